@@ -1,0 +1,1 @@
+"""Click commands of the ``dpkit`` CLI (one module per command; logic lives in the library)."""

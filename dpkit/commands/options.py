@@ -1,0 +1,119 @@
+"""Options shared by several commands, and helpers to print results."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable
+
+import click
+
+from dpkit.engine import ACCOUNTANTS, DEVICES, GRAD_SAMPLE_MODES, PrivacyConfig, to_jsonable
+
+__all__ = ["json_option", "seed_option", "device_option", "quiet_option", "out_option",
+           "privacy_options", "data_options", "privacy_config_from", "emit", "parse_int_list"]
+
+F = Callable[..., Any]
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON object instead of text.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True,
+                           help="Seed for everything random in the run.")
+device_option = click.option("--device", type=click.Choice(DEVICES), default="auto",
+                             show_default=True, help="Where to compute.")
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bars.")
+out_option = click.option("--out", type=click.Path(file_okay=False), default=None,
+                          help="Run directory to create (default: runs/<command>-<timestamp>).")
+
+
+def privacy_options(f: F) -> F:
+    """--epsilon/--noise-multiplier/--no-dp, --delta, --max-grad-norm, --accountant, ..."""
+    opts = [
+        click.option("--epsilon", type=float, default=None,
+                     help="Target epsilon; the noise multiplier is calibrated to reach it."),
+        click.option("--noise-multiplier", type=float, default=None,
+                     help="Noise multiplier sigma (std of the noise / clipping norm)."),
+        click.option("--no-dp", is_flag=True, help="Train without differential privacy."),
+        click.option("--delta", type=float, default=1e-5, show_default=True,
+                     help="Delta of the (epsilon, delta) guarantee; must be < 1/N."),
+        click.option("--max-grad-norm", type=float, default=1.0, show_default=True,
+                     help="Per-example clipping norm C."),
+        click.option("--accountant", type=click.Choice(ACCOUNTANTS), default="prv",
+                     show_default=True, help="Privacy accountant."),
+        click.option("--grad-sample-mode", type=click.Choice(GRAD_SAMPLE_MODES), default="hooks",
+                     show_default=True, help="How Opacus computes per-example gradients."),
+        click.option("--physical-batch-size", type=int, default=None,
+                     help="Split sampled batches into chunks of this size to save memory."),
+        click.option("--secure-mode", is_flag=True,
+                     help="Noise hardened against floating-point attacks; not reproducible."),
+        click.option("--no-poisson", is_flag=True,
+                     help="Shuffled fixed-size batches instead of Poisson sampling "
+                          "(the printed epsilon is then NOT a valid guarantee)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def privacy_config_from(kw: dict[str, Any]) -> PrivacyConfig:
+    """Build the PrivacyConfig from the options added by :func:`privacy_options` (pops them)."""
+    no_dp = kw.pop("no_dp")
+    eps, sigma = kw.pop("epsilon"), kw.pop("noise_multiplier")
+    if no_dp and (eps is not None or sigma is not None):
+        raise click.UsageError("--no-dp cannot be combined with --epsilon or --noise-multiplier")
+    return PrivacyConfig(enabled=not no_dp, target_epsilon=eps, noise_multiplier=sigma,
+                         delta=kw.pop("delta"), max_grad_norm=kw.pop("max_grad_norm"),
+                         accountant=kw.pop("accountant"),
+                         grad_sample_mode=kw.pop("grad_sample_mode"),
+                         max_physical_batch_size=kw.pop("physical_batch_size"),
+                         secure_mode=kw.pop("secure_mode"),
+                         poisson_sampling=not kw.pop("no_poisson"))
+
+
+def data_options(*, default_dataset: str = "digits", default_image_size: int | None = None) -> Callable[[F], F]:
+    """--dataset, --data-root, --download, --image-size, --grayscale/--rgb, --subset, --classes."""
+
+    def deco(f: F) -> F:
+        opts = [
+            click.option("--dataset", default=default_dataset, show_default=True,
+                         help="Dataset name (digits, fashion-mnist, mnist, kmnist, cifar10, "
+                              "celeba, fer2013, imagefolder)."),
+            click.option("--data-root", type=click.Path(), default=None,
+                         help="Folder holding the dataset files (or to download into)."),
+            click.option("--download", is_flag=True, help="Download a missing dataset."),
+            click.option("--image-size", type=int, default=default_image_size,
+                         show_default=True, help="Resize images to this size (default: native)."),
+            click.option("--grayscale/--rgb", default=None,
+                         help="Convert to 1 or 3 channels (default: native)."),
+            click.option("--subset", type=int, default=None,
+                         help="Use only N private training examples (a fixed random subset)."),
+            click.option("--classes", type=str, default=None,
+                         help="Keep only these classes, e.g. 0,1 (relabelled in that order)."),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return deco
+
+
+def parse_int_list(text: str | None, *, name: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers",
+                                 param_hint=name) from None
+
+
+def emit(result: Any, *, as_json: bool, text: Callable[[], str]) -> None:
+    """Print ``result`` as one JSON object, or the human-readable ``text()``."""
+    if as_json:
+        click.echo(json.dumps(to_jsonable(result), sort_keys=False))
+    else:
+        click.echo(text())
+
+
+def fmt_eps(x: float) -> str:
+    return "inf" if not math.isfinite(x) else f"{x:.4g}"

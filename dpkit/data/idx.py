@@ -1,0 +1,94 @@
+"""MNIST-format datasets (idx files, optionally gzipped): MNIST, Fashion-MNIST, KMNIST.
+
+Files are looked for in ``--data-root`` (flat, or torchvision's ``<Name>/raw`` layout), then in the
+dataset's system folders (Debian's ``dataset-fashion-mnist`` package). ``--download`` lets
+torchvision fetch them into ``--data-root``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dpkit.data.registry import RawSplit
+from dpkit.errors import DPKitError
+
+__all__ = ["read_idx", "find_idx_files", "load_idx_split", "IDX_DATASETS"]
+
+# name -> (torchvision class, system folders, how to get it)
+IDX_DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "mnist": ("MNIST", (), "pass --data-root DIR holding the MNIST idx files, or add --download"),
+    "fashion-mnist": ("FashionMNIST", ("/usr/share/datasets/fashion-mnist",),
+                      "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
+                      "pass --data-root DIR holding the idx files, or add --download"),
+    "kmnist": ("KMNIST", (), "pass --data-root DIR holding the KMNIST idx files, or add --download"),
+}
+
+_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an idx file (plain or .gz) into a NumPy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise DPKitError(f"{path} is not an unsigned-byte idx file; check the file")
+    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(shape)):
+        raise DPKitError(f"{path} is truncated ({arr.size} of {int(np.prod(shape))} bytes); "
+                         f"download it again")
+    return arr.reshape(shape)
+
+
+def _candidates(name: str, root: Path | None) -> list[Path]:
+    tv_name, system, _ = IDX_DATASETS[name]
+    dirs: list[Path] = []
+    if root is not None:
+        dirs += [root, root / tv_name / "raw", root / name]
+    dirs += [Path(p) for p in system]
+    return dirs
+
+
+def find_idx_files(name: str, split: str, root: Path | None) -> tuple[Path, Path] | None:
+    prefix = _PREFIX[split]
+    for d in _candidates(name, root):
+        for suffix in ("", ".gz"):
+            img = d / f"{prefix}-images-idx3-ubyte{suffix}"
+            lab = d / f"{prefix}-labels-idx1-ubyte{suffix}"
+            if img.is_file() and lab.is_file():
+                return img, lab
+    return None
+
+
+def load_idx_split(name: str, split: str, *, root: Path | None = None,
+                   download: bool = False) -> RawSplit:
+    """Load one split of an MNIST-format dataset as uint8 (N, 1, 28, 28)."""
+    found = find_idx_files(name, split, root)
+    if found is None and download:
+        if root is None:
+            raise DPKitError("--download needs --data-root DIR to download into")
+        import torchvision.datasets as tvd
+
+        getattr(tvd, IDX_DATASETS[name][0])(root=str(root), train=split == "train", download=True)
+        found = find_idx_files(name, split, root)
+    if found is None:
+        looked = ", ".join(str(d) for d in _candidates(name, root)) or "(no folder: no --data-root)"
+        raise DPKitError(f"{name} {split} split not found (looked in {looked}); "
+                         f"{IDX_DATASETS[name][2]}")
+    images = torch.from_numpy(read_idx(found[0]).copy()).unsqueeze(1)
+    labels = torch.from_numpy(read_idx(found[1]).astype(np.int64))
+    if images.shape[0] != labels.shape[0]:
+        raise DPKitError(f"{found[0]} and {found[1]} hold different numbers of examples")
+    return RawSplit(images, labels)
+
+
+def idx_loader(name: str):
+    return partial(load_idx_split, name)

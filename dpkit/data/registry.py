@@ -1,0 +1,239 @@
+"""One registry of image datasets, with fixed splits and recorded membership.
+
+Every dataset is loaded as uint8 tensors, optionally resized / converted in channels, and split into
+a private training set, a test set and optionally a public set. The indices of the private
+training examples (into the source's training split) are recorded, so attacks know exactly which
+records were members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from dpkit.data.tensors import ImageTensorDataset, resize_uint8, to_channels
+from dpkit.errors import DPKitError, require
+
+__all__ = [
+    "RawSplit", "DatasetSource", "DataOptions", "DatasetBundle",
+    "register", "get", "names", "load_dataset", "dataset_from_record",
+]
+
+
+@dataclass(frozen=True)
+class RawSplit:
+    """One split of a source: uint8 images (N, C, H, W) and int64 labels (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.dim() == 4
+        assert self.labels.shape == (self.images.shape[0],)
+
+
+Loader = Callable[..., RawSplit]  # loader(split, *, root: Path | None, download: bool)
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A registered dataset: how to load a split, and what it holds."""
+
+    name: str
+    loader: Loader
+    num_classes: int
+    description: str
+    class_names: tuple[str, ...] = ()
+
+
+_REGISTRY: dict[str, DatasetSource] = {}
+
+
+def register(source: DatasetSource) -> DatasetSource:
+    require(source.name not in _REGISTRY, f"dataset {source.name!r} is already registered")
+    _REGISTRY[source.name] = source
+    return source
+
+
+def get(name: str) -> DatasetSource:
+    if name not in _REGISTRY:
+        raise DPKitError(f"unknown dataset {name!r}; choose one of {', '.join(names())}")
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to load and split a dataset.
+
+    Attributes:
+        data_root: folder to look in first (and to download into with ``download``).
+        download: let torchvision download a missing dataset.
+        image_size: resize to (size, size); None keeps the native size.
+        grayscale: True converts to 1 channel, False to 3; None keeps the native channels.
+        subset: use only this many private training examples (a fixed random subset).
+        classes: keep only these class labels, relabelled 0..k-1 in the given order.
+        public: None, "holdout" (a slice of the training split, disjoint from the private set) or
+            the name of another dataset (its test split, resized/converted to match).
+        public_size: number of public examples.
+        seed: seeds the choice of subset and public hold-out (not the training).
+    """
+
+    data_root: str | None = None
+    download: bool = False
+    image_size: int | None = None
+    grayscale: bool | None = None
+    subset: int | None = None
+    classes: tuple[int, ...] | None = None
+    public: str | None = None
+    public_size: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None:
+            require(4 <= self.image_size <= 1024, f"image size {self.image_size} must be in [4, 1024]")
+        if self.subset is not None:
+            require(self.subset >= 1, f"--subset {self.subset} must be >= 1")
+        require(self.public_size >= 1, f"--public-size {self.public_size} must be >= 1")
+        if self.classes is not None:
+            require(len(set(self.classes)) == len(self.classes) and len(self.classes) >= 2,
+                    f"--classes {self.classes} must name at least two distinct classes")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["classes"] = list(self.classes) if self.classes is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DataOptions":
+        d = dict(d)
+        if d.get("classes") is not None:
+            d["classes"] = tuple(d["classes"])
+        return cls(**d)
+
+
+@dataclass
+class DatasetBundle:
+    """A loaded dataset: private training set, test set, optional public set, and membership.
+
+    ``train_indices`` index the source's training split: those examples are the members.
+    ``heldout_indices`` are training-split examples used for nothing (clean non-members).
+    """
+
+    name: str
+    options: DataOptions
+    train: ImageTensorDataset
+    test: ImageTensorDataset
+    public: ImageTensorDataset | None
+    num_classes: int
+    train_indices: torch.Tensor
+    heldout_indices: torch.Tensor
+    public_indices: torch.Tensor | None = None
+    heldout: ImageTensorDataset | None = field(default=None, repr=False)
+
+    @property
+    def channels(self) -> int:
+        return self.train.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.train.images.shape[-1]
+
+    def split_record(self) -> dict[str, Any]:
+        """What a run directory stores to reload exactly this split (``split.json``)."""
+        return {
+            "dataset": self.name,
+            "options": self.options.to_dict(),
+            "train_indices": self.train_indices.tolist(),
+            "heldout_indices": self.heldout_indices.tolist(),
+            "public_indices": None if self.public_indices is None else self.public_indices.tolist(),
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "image_size": self.image_size,
+        }
+
+
+def _prepare(raw: RawSplit, opts: DataOptions) -> RawSplit:
+    images, labels = raw.images, raw.labels
+    if opts.classes is not None:
+        keep = torch.zeros_like(labels, dtype=torch.bool)
+        new = torch.full_like(labels, -1)
+        for k, c in enumerate(opts.classes):
+            keep |= labels == c
+            new[labels == c] = k
+        images, labels = images[keep], new[keep]
+    if opts.grayscale is not None:
+        images = to_channels(images, 1 if opts.grayscale else 3)
+    if opts.image_size is not None:
+        images = resize_uint8(images, opts.image_size)
+    return RawSplit(images.contiguous(), labels)
+
+
+def _load_split(name: str, split: str, opts: DataOptions) -> RawSplit:
+    source = get(name)
+    root = Path(opts.data_root) if opts.data_root else None
+    return source.loader(split, root=root, download=opts.download)
+
+
+def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
+    """Load a registered dataset and split it as ``opts`` says (deterministic given ``opts``)."""
+    opts = opts or DataOptions()
+    source = get(name)
+    if opts.classes is not None:
+        bad = [c for c in opts.classes if not 0 <= c < source.num_classes]
+        require(not bad, f"--classes {bad} out of range for {name} (0..{source.num_classes - 1})")
+    train_raw = _prepare(_load_split(name, "train", opts), opts)
+    test_raw = _prepare(_load_split(name, "test", opts), opts)
+    n = train_raw.labels.shape[0]
+    gen = torch.Generator().manual_seed(opts.seed)
+    perm = torch.randperm(n, generator=gen)
+    public = public_idx = None
+    if opts.public == "holdout":
+        require(opts.public_size < n, f"--public-size {opts.public_size} leaves no private data "
+                                      f"(training split has {n}); use a smaller --public-size")
+        public_idx = perm[:opts.public_size].sort().values
+        perm = perm[opts.public_size:]
+        public = ImageTensorDataset(train_raw.images[public_idx], train_raw.labels[public_idx])
+    elif opts.public is not None:
+        require(opts.public != name, f"--public-data {name} is the private dataset itself; use "
+                                     f"'holdout' or another dataset")
+        other = get(opts.public)
+        ref = train_raw.images
+        pub_opts = DataOptions(data_root=opts.data_root, download=opts.download,
+                               image_size=ref.shape[-1], grayscale=ref.shape[1] == 1)
+        pub_raw = _prepare(other.loader("test", root=Path(opts.data_root) if opts.data_root else None,
+                                        download=opts.download), pub_opts)
+        k = min(opts.public_size, pub_raw.labels.shape[0])
+        public_idx = torch.randperm(pub_raw.labels.shape[0], generator=gen)[:k].sort().values
+        public = ImageTensorDataset(pub_raw.images[public_idx], pub_raw.labels[public_idx])
+    if opts.subset is not None:
+        require(opts.subset <= perm.numel(), f"--subset {opts.subset} is larger than the "
+                                             f"{perm.numel()} training examples available")
+        train_idx, heldout_idx = perm[:opts.subset], perm[opts.subset:]
+    else:
+        train_idx, heldout_idx = perm, perm[:0]
+    train_idx, heldout_idx = train_idx.sort().values, heldout_idx.sort().values
+    num_classes = len(opts.classes) if opts.classes is not None else source.num_classes
+    return DatasetBundle(
+        name=name, options=opts,
+        train=ImageTensorDataset(train_raw.images[train_idx], train_raw.labels[train_idx]),
+        test=ImageTensorDataset(test_raw.images, test_raw.labels),
+        public=public, num_classes=num_classes, train_indices=train_idx,
+        heldout_indices=heldout_idx, public_indices=public_idx,
+        heldout=ImageTensorDataset(train_raw.images[heldout_idx], train_raw.labels[heldout_idx]),
+    )
+
+
+def dataset_from_record(record: dict[str, Any]) -> DatasetBundle:
+    """Reload the exact split a run trained on, from its ``split.json`` record."""
+    bundle = load_dataset(record["dataset"], DataOptions.from_dict(record["options"]))
+    if bundle.train_indices.tolist() != record["train_indices"]:
+        raise DPKitError(f"the {record['dataset']} data found now differs from the data the run "
+                         f"was trained on; point --data-root at the original files")
+    return bundle

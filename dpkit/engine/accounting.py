@@ -1,0 +1,203 @@
+"""Privacy accounting: ε for a planned or finished DP-SGD run, and σ for a target ε.
+
+All three accountants are Opacus's: RDP (Mironov et al. 2019, arXiv:1908.10530), PRV (Gopi et al.
+2021, arXiv:2106.02848) and GDP (Dong et al. 2019, arXiv:1905.02383). All assume Poisson
+subsampling with rate q = B/N, which is what :func:`dpkit.engine.make_private` does by default.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from opacus.accountants import IAccountant, create_accountant
+
+from dpkit.engine.config import ACCOUNTANTS
+from dpkit.errors import DPKitError, require
+
+__all__ = [
+    "PrivacyPlan",
+    "PrivacyReport",
+    "calibrate_noise",
+    "epsilon_from_accountant",
+    "compute_epsilon",
+    "plan_privacy",
+    "steps_per_epoch",
+]
+
+_MAX_SIGMA = 1e4
+
+
+def steps_per_epoch(dataset_size: int, batch_size: int) -> int:
+    """Number of Poisson-sampled steps dpkit takes per epoch: ⌊N/B⌋ (at least 1).
+
+    The calculator and every trainer use this one function, so the ε printed before training is
+    the ε the accountant reports after it.
+    """
+    return max(1, dataset_size // batch_size)
+
+
+def _validate_sampling(dataset_size: int, batch_size: int) -> float:
+    require(dataset_size >= 1, f"dataset size {dataset_size} must be >= 1")
+    require(batch_size >= 1, f"batch size {batch_size} must be >= 1")
+    require(batch_size <= dataset_size,
+            f"batch size {batch_size} is larger than the dataset ({dataset_size} examples); "
+            f"use --batch-size {dataset_size} or less")
+    return batch_size / dataset_size
+
+
+def epsilon_from_accountant(accountant: IAccountant, delta: float) -> float:
+    """ε of an accountant's history at δ; ∞ when any step had no noise. Does not change state."""
+    history = getattr(accountant, "history", [])
+    if not history:
+        return 0.0
+    if any(sigma == 0 for sigma, _, _ in history):
+        return math.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            eps = float(accountant.get_epsilon(delta=delta))
+        except (ValueError, RuntimeError, OverflowError, FloatingPointError):
+            return math.inf
+    return eps if math.isfinite(eps) and eps >= 0 else math.inf
+
+
+def compute_epsilon(*, sample_rate: float, noise_multiplier: float, steps: int, delta: float,
+                    accountant: str = "prv") -> float:
+    """ε after ``steps`` Poisson-sampled Gaussian steps, from one Opacus accountant."""
+    require(accountant in ACCOUNTANTS, f"accountant={accountant!r} is unknown; "
+                                       f"choose one of {', '.join(ACCOUNTANTS)}")
+    require(noise_multiplier >= 0, f"noise multiplier {noise_multiplier} must be >= 0")
+    require(0 < delta < 1, f"delta={delta} must be in (0, 1)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        acc = create_accountant(mechanism=accountant)
+    acc.history = [(noise_multiplier, sample_rate, steps)]
+    return epsilon_from_accountant(acc, delta)
+
+
+def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, steps: int,
+                    accountant: str = "prv", rel_tolerance: float = 0.002) -> float:
+    """Smallest σ (to ``rel_tolerance`` in ε) whose ε after ``steps`` is at most the target.
+
+    Bisection on σ, monotone because ε decreases in σ for every accountant.
+    Raises DPKitError when no σ up to 1e4 reaches the target.
+    """
+    require(target_epsilon > 0 and math.isfinite(target_epsilon),
+            f"epsilon={target_epsilon} must be a positive finite number")
+
+    def eps(sigma: float) -> float:
+        return compute_epsilon(sample_rate=sample_rate, noise_multiplier=sigma, steps=steps,
+                               delta=delta, accountant=accountant)
+
+    lo, hi = 0.0, 1.0
+    while eps(hi) > target_epsilon:
+        lo, hi = hi, hi * 2
+        if hi > _MAX_SIGMA:
+            raise DPKitError(
+                f"epsilon={target_epsilon:g} is unreachable at delta={delta:g} with q={sample_rate:.4g} "
+                f"and {steps} steps, even with noise multiplier {_MAX_SIGMA:g}; raise --epsilon, "
+                f"or train for fewer epochs or with a smaller batch")
+    tol = rel_tolerance * target_epsilon
+    while True:
+        mid = (lo + hi) / 2
+        e = eps(mid)
+        if e <= target_epsilon:
+            hi = mid
+            if target_epsilon - e <= tol:
+                return hi
+        else:
+            lo = mid
+        if hi - lo < 1e-7:
+            return hi
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """What a (finished or running) DP-SGD training has spent.
+
+    ``epsilon`` is ∞ for non-private training. ``poisson_sampling`` False means the batches were
+    not Poisson-sampled and ``epsilon`` is not covered by the accountant's analysis.
+    """
+
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    accountant: str
+    max_grad_norm: float
+    poisson_sampling: bool = True
+    private: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["epsilon"] = _json_float(self.epsilon)
+        return d
+
+    def summary(self) -> str:
+        if not self.private:
+            return "non-private (epsilon = inf)"
+        text = (f"epsilon = {self.epsilon:.4g} at delta = {self.delta:g} ({self.accountant}, "
+                f"sigma = {self.noise_multiplier:.4g}, q = {self.sample_rate:.4g}, "
+                f"{self.steps} steps, C = {self.max_grad_norm:g})")
+        if not self.poisson_sampling:
+            text += " [NOT VALID: batches were not Poisson-sampled]"
+        return text
+
+
+@dataclass(frozen=True)
+class PrivacyPlan:
+    """The privacy calculator's answer for a planned run."""
+
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    sample_rate: float
+    steps: int
+    epochs: float
+    accountant: str
+    epsilons: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["epsilon"] = _json_float(self.epsilon)
+        d["epsilons"] = {k: _json_float(v) for k, v in self.epsilons.items()}
+        return d
+
+
+def plan_privacy(*, dataset_size: int, batch_size: int, epochs: int, delta: float,
+                 noise_multiplier: float | None = None, target_epsilon: float | None = None,
+                 accountant: str = "prv") -> PrivacyPlan:
+    """ε of a planned run for all accountants, calibrating σ first when a target ε is given.
+
+    Steps are ``epochs * steps_per_epoch(N, B)`` Poisson-sampled steps at q = B/N, the sampling
+    every dpkit trainer does.
+    """
+    q = _validate_sampling(dataset_size, batch_size)
+    require(epochs >= 1, f"epochs={epochs} must be >= 1")
+    require(0 < delta < 1 / dataset_size,
+            f"delta={delta:g} must be in (0, 1/N) = (0, {1 / dataset_size:.2g}) for N={dataset_size}; "
+            f"use --delta {10 ** math.floor(math.log10(1 / dataset_size) - 1):g} or smaller")
+    require(accountant in ACCOUNTANTS,
+            f"accountant={accountant!r} is unknown; choose one of {', '.join(ACCOUNTANTS)}")
+    if (noise_multiplier is None) == (target_epsilon is None):
+        raise DPKitError("give exactly one of --noise-multiplier and --epsilon")
+    steps = epochs * steps_per_epoch(dataset_size, batch_size)
+    if noise_multiplier is None:
+        noise_multiplier = calibrate_noise(target_epsilon=target_epsilon, delta=delta,
+                                           sample_rate=q, steps=steps, accountant=accountant)
+    require(noise_multiplier >= 0 and math.isfinite(noise_multiplier),
+            f"noise multiplier {noise_multiplier} must be >= 0")
+    epsilons = {name: compute_epsilon(sample_rate=q, noise_multiplier=noise_multiplier,
+                                      steps=steps, delta=delta, accountant=name)
+                for name in ACCOUNTANTS}
+    return PrivacyPlan(epsilon=epsilons[accountant], delta=delta,
+                       noise_multiplier=noise_multiplier, sample_rate=q, steps=steps,
+                       epochs=epochs, accountant=accountant, epsilons=epsilons)
+
+
+def _json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else "inf"

@@ -1,0 +1,79 @@
+"""Checkpoints that hold everything a run needs to continue exactly where it stopped.
+
+Models, optimizers, each private setup's accountant history and generator states, the global RNG
+states and the epoch. A run resumed from epoch k's checkpoint reaches the same weights and the same
+ε as an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from dpkit.engine.private import PrivateSetup, unwrap_model
+from dpkit.engine.seeding import rng_state, set_rng_state
+from dpkit.errors import DPKitError
+
+__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint"]
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    epoch: int
+    extra: dict[str, Any]
+
+
+def save_checkpoint(path: str | Path, *, epoch: int, models: Mapping[str, nn.Module],
+                    optimizers: Mapping[str, torch.optim.Optimizer],
+                    setups: Mapping[str, PrivateSetup], extra: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (temporary file, then rename)."""
+    path = Path(path)
+    state = {
+        "epoch": epoch,
+        "models": {k: unwrap_model(m).state_dict() for k, m in models.items()},
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "setups": {k: s.state_dict() for k, s in setups.items()},
+        "rng": rng_state(),
+        "extra": extra or {},
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, models: Mapping[str, nn.Module],
+                    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+                    setups: Mapping[str, PrivateSetup] | None = None,
+                    restore_rng: bool = True) -> CheckpointInfo:
+    """Restore a checkpoint into the given objects; returns the epoch it was taken after."""
+    path = Path(path)
+    if not path.is_file():
+        raise DPKitError(f"no checkpoint at {path}; check the run directory (train first, or "
+                         f"resume a run that finished at least one epoch)")
+    device = next(iter(models.values())).parameters().__next__().device
+    state = torch.load(path, map_location=device, weights_only=False)
+    for key, model in models.items():
+        unwrap_model(model).load_state_dict(state["models"][key])
+    for key, opt in (optimizers or {}).items():
+        opt.load_state_dict(state["optimizers"][key])
+    for key, setup in (setups or {}).items():
+        setup.load_state_dict(state["setups"][key])
+    if restore_rng:
+        set_rng_state(_to_cpu(state["rng"]))
+    return CheckpointInfo(epoch=state["epoch"], extra=state["extra"])
+
+
+def _to_cpu(state: Any) -> Any:
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_to_cpu(v) for v in state]
+    return state

@@ -1,0 +1,87 @@
+"""The privacy configuration shared by every dpkit trainer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dpkit.errors import DPKitError, require
+
+__all__ = ["ACCOUNTANTS", "GRAD_SAMPLE_MODES", "PrivacyConfig"]
+
+ACCOUNTANTS = ("rdp", "prv", "gdp")
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """How a model is trained with DP-SGD (Abadi et al. 2016, arXiv:1607.00133).
+
+    Exactly one of ``target_epsilon`` and ``noise_multiplier`` is set unless ``enabled`` is False.
+
+    Attributes:
+        enabled: False trains without any privacy (ε = ∞); nothing else is then used.
+        target_epsilon: calibrate σ so that the planned training spends exactly this ε.
+        noise_multiplier: σ, the noise std divided by the clipping norm.
+        delta: δ of the (ε, δ) guarantee; must be < 1/N (checked against the dataset size).
+        max_grad_norm: C, the per-example L2 clipping norm.
+        accountant: "rdp", "prv" or "gdp" (Opacus accountants).
+        grad_sample_mode: how Opacus computes per-example gradients: "hooks", "functorch", "ghost".
+        poisson_sampling: sample each example independently with q = B/N (what the accountant
+            assumes). False iterates shuffled fixed-size batches, and every ε is then flagged as
+            not covered by the analysis.
+        secure_mode: noise drawn with Opacus's floating-point-attack mitigation, from
+            generators seeded by the OS entropy pool (runs are then not reproducible).
+        max_physical_batch_size: split each sampled (logical) batch into chunks of at most this
+            many examples, so large batches fit in memory (Opacus BatchMemoryManager).
+    """
+
+    enabled: bool = True
+    target_epsilon: float | None = None
+    noise_multiplier: float | None = None
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    accountant: str = "prv"
+    grad_sample_mode: str = "hooks"
+    poisson_sampling: bool = True
+    secure_mode: bool = False
+    max_physical_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        require(self.accountant in ACCOUNTANTS,
+                f"accountant={self.accountant!r} is unknown; choose one of {', '.join(ACCOUNTANTS)}")
+        require(self.grad_sample_mode in GRAD_SAMPLE_MODES,
+                f"grad_sample_mode={self.grad_sample_mode!r} is unknown; "
+                f"choose one of {', '.join(GRAD_SAMPLE_MODES)}")
+        require(0 < self.delta < 1, f"delta={self.delta} must be in (0, 1); use e.g. 1e-5")
+        require(self.max_grad_norm > 0 and math.isfinite(self.max_grad_norm),
+                f"max_grad_norm={self.max_grad_norm} must be a positive number")
+        if self.max_physical_batch_size is not None:
+            require(self.max_physical_batch_size >= 1,
+                    f"max_physical_batch_size={self.max_physical_batch_size} must be >= 1")
+        if not self.enabled:
+            return
+        if (self.target_epsilon is None) == (self.noise_multiplier is None):
+            raise DPKitError("give exactly one of --epsilon and --noise-multiplier "
+                             "(or --no-dp to train without privacy)")
+        if self.target_epsilon is not None:
+            require(self.target_epsilon > 0 and math.isfinite(self.target_epsilon),
+                    f"epsilon={self.target_epsilon} must be a positive finite number")
+        if self.noise_multiplier is not None:
+            require(self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier),
+                    f"noise_multiplier={self.noise_multiplier} must be >= 0")
+
+    def check_dataset_size(self, n: int) -> None:
+        """Refuse a δ that is not below 1/N (such a δ allows publishing a whole record)."""
+        if self.enabled:
+            require(self.delta < 1 / n,
+                    f"delta={self.delta:g} must be < 1/N = {1 / n:.2g} for N={n}; "
+                    f"use --delta {10 ** math.floor(math.log10(1 / n) - 1):g} or smaller")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PrivacyConfig":
+        return cls(**data)

@@ -1,0 +1,249 @@
+"""``make_private``: one entry point that turns a model, optimizer and dataset into a DP-SGD setup.
+
+Wraps Opacus (per-example gradients, clipping, noise, accountants) without subclassing it, and adds
+what dpkit's privacy guarantee needs on top: model validation with errors that say how to fix the
+model, Poisson sampling at exactly q = B/N with an explicit step count, seeded generators whose
+state goes into checkpoints, and a guard against taking two noisy steps on one sampled batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+from opacus.accountants import IAccountant, create_accountant
+from opacus.grad_sample import GradSampleModule
+from opacus.grad_sample.utils import wrap_model
+from opacus.optimizers import DPOptimizer, get_optimizer_class
+from opacus.utils.batch_memory_manager import BatchMemoryManager
+from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
+from opacus.validators import ModuleValidator
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
+                                     steps_per_epoch)
+from dpkit.engine.config import PrivacyConfig
+from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, make_loader
+from dpkit.errors import DPKitError, PrivacyViolation, require
+
+__all__ = ["PrivateSetup", "make_private", "validate_private_model", "unwrap_model"]
+
+
+def validate_private_model(model: nn.Module) -> None:
+    """Refuse a model that cannot be trained with per-example DP-SGD.
+
+    BatchNorm computes statistics over the batch, so one example's gradient depends on every
+    other example in it and per-example clipping no longer bounds its influence.
+    """
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            raise PrivacyViolation(
+                f"layer '{name}' ({type(module).__name__}) normalizes over private batches, which "
+                f"mixes examples and breaks DP; use GroupNorm (--norm group) or BatchNorm fed only "
+                f"by public data (--norm public-bn)")
+    errors = ModuleValidator.validate(model, strict=False)
+    if errors:
+        raise DPKitError("model cannot be trained with DP-SGD: " + "; ".join(str(e) for e in errors))
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The user's module inside an Opacus GradSampleModule (or the module itself)."""
+    return model._module if isinstance(model, GradSampleModule) else model
+
+
+def _generator(device: torch.device | str, seed: int | None) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(secrets.randbits(63) if seed is None else seed)
+    return gen
+
+
+@dataclass
+class PrivateSetup:
+    """Everything a trainer needs for one private (or explicitly non-private) training run.
+
+    Attributes:
+        model: the model to call; an Opacus GradSampleModule when private.
+        optimizer: the optimizer to step; an Opacus DPOptimizer when private.
+        loader: yields Poisson-sampled batches (shuffled batches when DP is off).
+        criterion: the loss to call; with ``grad_sample_mode="ghost"`` it is Opacus's two-pass
+            ghost-clipping loss, whose ``backward()`` clips and accumulates.
+        config: the privacy configuration.
+        noise_multiplier: σ actually used (calibrated when a target ε was given).
+        sample_rate: q = B/N.
+        steps_per_epoch: optimizer steps per epoch.
+        accountant: the Opacus accountant charged at every private step (None when DP is off).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loader: DataLoader
+    criterion: Callable[..., torch.Tensor]
+    config: PrivacyConfig
+    noise_multiplier: float
+    sample_rate: float
+    steps_per_epoch: int
+    accountant: IAccountant | None
+    sampler_generator: torch.Generator | None = None
+    noise_generator: torch.Generator | None = None
+    steps_taken: int = 0
+    _batch_sampler: Any = field(default=None, repr=False)
+
+    @property
+    def private(self) -> bool:
+        return self.config.enabled
+
+    @property
+    def module(self) -> nn.Module:
+        """The user's model without Opacus's wrapper (for saving and evaluation)."""
+        return unwrap_model(self.model)
+
+    def epsilon(self) -> float:
+        if not self.private or self.accountant is None:
+            return math.inf
+        return epsilon_from_accountant(self.accountant, self.config.delta)
+
+    def report(self) -> PrivacyReport:
+        """ε spent so far, read from the accountant (reading does not change its state)."""
+        steps = sum(n for _, _, n in self.accountant.history) if self.accountant else self.steps_taken
+        return PrivacyReport(
+            epsilon=self.epsilon(), delta=self.config.delta, noise_multiplier=self.noise_multiplier,
+            sample_rate=self.sample_rate, steps=steps, accountant=self.config.accountant,
+            max_grad_norm=self.config.max_grad_norm,
+            poisson_sampling=self.config.poisson_sampling, private=self.private)
+
+    @contextlib.contextmanager
+    def epoch_loader(self) -> Iterator[DataLoader]:
+        """The loader for one epoch, split into physical batches when configured."""
+        size = self.config.max_physical_batch_size
+        if self.private and size is not None:
+            with BatchMemoryManager(data_loader=self.loader, max_physical_batch_size=size,
+                                    optimizer=self.optimizer) as loader:
+                yield loader
+        else:
+            yield self.loader
+
+    def _on_step(self, optimizer: DPOptimizer) -> None:
+        drawn = self._batch_sampler.drawn
+        if self.steps_taken + 1 > drawn:
+            raise PrivacyViolation(
+                f"private step {self.steps_taken + 1} but only {drawn} batches were sampled: a "
+                f"batch may not be used for two noisy steps; draw a fresh batch from the loader "
+                f"for every optimizer step")
+        self.steps_taken += 1
+        if self.accountant is not None:
+            self.accountant.step(noise_multiplier=optimizer.noise_multiplier,
+                                 sample_rate=self.sample_rate * optimizer.accumulated_iterations)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Accountant history, generator states and step count, for checkpoints."""
+        return {
+            "accountant": self.accountant.state_dict() if self.accountant is not None else None,
+            "sampler_generator": (self.sampler_generator.get_state()
+                                  if self.sampler_generator is not None else None),
+            "noise_generator": (self.noise_generator.get_state()
+                                if self.noise_generator is not None else None),
+            "steps_taken": self.steps_taken,
+            "batches_drawn": self._batch_sampler.drawn,
+            "noise_multiplier": self.noise_multiplier,
+            "sample_rate": self.sample_rate,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        require(math.isclose(state["sample_rate"], self.sample_rate)
+                and math.isclose(state["noise_multiplier"], self.noise_multiplier),
+                "checkpoint was made with a different sample rate or noise multiplier; resume "
+                "with the run's own settings")
+        if self.accountant is not None and state["accountant"] is not None:
+            self.accountant.load_state_dict(state["accountant"])
+        if self.sampler_generator is not None and state["sampler_generator"] is not None:
+            self.sampler_generator.set_state(state["sampler_generator"])
+        if self.noise_generator is not None and state["noise_generator"] is not None:
+            self.noise_generator.set_state(state["noise_generator"])
+        self.steps_taken = state["steps_taken"]
+        self._batch_sampler.drawn = state["batches_drawn"]
+
+
+def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Dataset,
+                 cfg: PrivacyConfig, *, batch_size: int, epochs: int,
+                 criterion: Callable[..., torch.Tensor] | None = None, seed: int | None = 0,
+                 num_workers: int = 0) -> PrivateSetup:
+    """Make a DP-SGD training setup (Abadi et al. 2016, arXiv:1607.00133) on top of Opacus.
+
+    Args:
+        model: the network (already on its device). Validated first: BatchNorm is refused.
+        optimizer: an optimizer over ``model.parameters()`` (SGD, Adam, Adagrad, ...).
+        dataset: the private training set; batches are drawn from it with q = batch_size / N.
+        cfg: the privacy configuration.
+        batch_size: expected (logical) batch size B.
+        epochs: planned epochs; needed to calibrate σ when ``cfg.target_epsilon`` is set.
+        criterion: loss with ``reduction="mean"``; defaults to cross-entropy.
+        seed: seeds the sampling and noise generators; ignored in secure mode.
+        num_workers: DataLoader workers.
+
+    Returns:
+        A :class:`PrivateSetup`, whatever the configuration (private or not, ghost or not).
+    """
+    n = len(dataset)
+    require(1 <= batch_size <= n, f"batch size {batch_size} must be between 1 and the dataset "
+                                  f"size {n}; use --batch-size {min(n, 256)}")
+    require(epochs >= 1, f"epochs={epochs} must be >= 1")
+    criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
+    q = batch_size / n
+    steps = steps_per_epoch(n, batch_size)
+    device = next(model.parameters()).device
+    if cfg.secure_mode:
+        seed = None
+    sampler_gen = _generator("cpu", seed)
+
+    if not cfg.enabled:
+        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size, generator=sampler_gen)
+        return PrivateSetup(model=model, optimizer=optimizer, loader=make_loader(dataset, sampler, num_workers=num_workers),
+                            criterion=criterion, config=cfg, noise_multiplier=0.0, sample_rate=q,
+                            steps_per_epoch=steps, accountant=None, sampler_generator=sampler_gen,
+                            _batch_sampler=sampler)
+
+    cfg.check_dataset_size(n)
+    validate_private_model(model)
+    noise = cfg.noise_multiplier
+    if noise is None:
+        noise = calibrate_noise(target_epsilon=cfg.target_epsilon, delta=cfg.delta,
+                                sample_rate=q, steps=steps * epochs, accountant=cfg.accountant)
+    if cfg.poisson_sampling:
+        sampler = PoissonBatchSampler(num_samples=n, sample_rate=q, steps=steps,
+                                      generator=sampler_gen)
+    else:
+        warnings.warn("poisson_sampling=False: batches are shuffled, not Poisson-sampled, and the "
+                      "reported epsilon is not covered by the accountant's analysis")
+        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size, generator=sampler_gen)
+    loader = make_loader(dataset, sampler, num_workers=num_workers)
+
+    mode = cfg.grad_sample_mode
+    wrap_kwargs: dict[str, Any] = {"batch_first": True, "loss_reduction": "mean"}
+    if mode == "ghost":
+        wrap_kwargs["max_grad_norm"] = cfg.max_grad_norm
+    gsm = wrap_model(model, grad_sample_mode=mode, **wrap_kwargs)
+    if cfg.poisson_sampling:
+        gsm.forbid_grad_accumulation()
+    noise_gen = _generator(device, seed + 1 if seed is not None else None)
+    optim_class = get_optimizer_class(clipping="flat", distributed=False, grad_sample_mode=mode)
+    dp_optimizer = optim_class(optimizer=optimizer, noise_multiplier=noise,
+                               max_grad_norm=cfg.max_grad_norm, expected_batch_size=batch_size,
+                               loss_reduction="mean", generator=noise_gen,
+                               secure_mode=cfg.secure_mode)
+    if mode == "ghost":
+        criterion = DPLossFastGradientClipping(gsm, dp_optimizer, criterion, "mean")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        accountant = create_accountant(mechanism=cfg.accountant)
+    setup = PrivateSetup(model=gsm, optimizer=dp_optimizer, loader=loader, criterion=criterion,
+                         config=cfg, noise_multiplier=noise, sample_rate=q, steps_per_epoch=steps,
+                         accountant=accountant, sampler_generator=sampler_gen,
+                         noise_generator=noise_gen, _batch_sampler=sampler)
+    dp_optimizer.attach_step_hook(setup._on_step)
+    return setup

@@ -1,0 +1,59 @@
+"""Batch samplers and loaders for private training.
+
+Poisson sampling (each example joins a batch independently with probability q = B/N) is what the
+accountants analyse. The loader's sampler counts the batches it has drawn so the engine can refuse
+an optimizer step that would reuse a batch (Poisson analysis charges each draw once).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import torch
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+__all__ = ["PoissonBatchSampler", "ShuffledBatchSampler", "make_loader", "collate_batch"]
+
+
+class PoissonBatchSampler(UniformWithReplacementSampler):
+    """Opacus's Poisson sampler with an explicit step count and a counter of drawn batches."""
+
+    def __init__(self, *, num_samples: int, sample_rate: float, steps: int,
+                 generator: torch.Generator | None) -> None:
+        super().__init__(num_samples=num_samples, sample_rate=sample_rate, generator=generator,
+                         steps=steps)
+        self.drawn = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in super().__iter__():
+            self.drawn += 1
+            yield batch
+
+
+class ShuffledBatchSampler(BatchSampler):
+    """Fixed-size shuffled batches (no privacy analysis covers them; used for --no-poisson)."""
+
+    def __init__(self, *, num_samples: int, batch_size: int, generator: torch.Generator | None):
+        super().__init__(RandomSampler(range(num_samples), generator=generator), batch_size,
+                         drop_last=True)
+        self.drawn = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in super().__iter__():
+            self.drawn += 1
+            yield batch
+
+
+def collate_batch(items: Any) -> Any:
+    """Collate a list of samples, or pass through a batch a dataset's ``__getitems__`` stacked."""
+    if isinstance(items, tuple):
+        return items
+    return torch.utils.data.default_collate(items)
+
+
+def make_loader(dataset: Dataset, batch_sampler: Sequence[list[int]] | BatchSampler,
+                *, num_workers: int = 0) -> DataLoader:
+    """A DataLoader over ``batch_sampler`` that tolerates empty (Poisson) batches."""
+    return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collate_batch,
+                      num_workers=num_workers)

@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny, seeded, CPU-only."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dpkit.engine import seed_everything
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    seed_everything(0)
+
+
+@pytest.fixture
+def cli_runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from dpkit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+def pytest_configure(config) -> None:
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
