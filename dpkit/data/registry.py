@@ -40,31 +40,61 @@ Loader = Callable[..., RawSplit]  # loader(split, *, root: Path | None, download
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """A registered dataset: how to load a split, and what it holds."""
+    """A registered dataset: how to load a split, and what it holds.
+
+    Attributes:
+        num_classes: number of classes, or 0 when it depends on the files found (image folders):
+            the bundle then counts ``max(label) + 1`` over the train and test splits.
+        sized_loader: the loader takes an ``image_size`` keyword (None = its default size) and
+            resizes while decoding, which saves memory for large photographs (CelebA, folders).
+    """
 
     name: str
     loader: Loader
     num_classes: int
     description: str
     class_names: tuple[str, ...] = ()
+    sized_loader: bool = False
 
 
 _REGISTRY: dict[str, DatasetSource] = {}
+_BUILTINS_REGISTERED = False
+
+
+def _ensure_builtins() -> None:
+    """Register dpkit's own datasets the first time the registry is used (not at import)."""
+    global _BUILTINS_REGISTERED
+    if _BUILTINS_REGISTERED:
+        return
+    _BUILTINS_REGISTERED = True
+    try:
+        from dpkit.data.builtin import register_builtin_datasets
+
+        register_builtin_datasets()
+    except BaseException:
+        _BUILTINS_REGISTERED = False
+        raise
 
 
 def register(source: DatasetSource) -> DatasetSource:
+    """Add a dataset to the registry; its name must be new."""
+    _ensure_builtins()
     require(source.name not in _REGISTRY, f"dataset {source.name!r} is already registered")
     _REGISTRY[source.name] = source
     return source
 
 
 def get(name: str) -> DatasetSource:
+    """The registered dataset ``name``; unknown names fail with the list of valid ones."""
+    _ensure_builtins()
     if name not in _REGISTRY:
         raise DPKitError(f"unknown dataset {name!r}; choose one of {', '.join(names())}")
     return _REGISTRY[name]
 
 
 def names() -> list[str]:
+    """Names of all registered datasets, in registration order."""
+    _ensure_builtins()
     return list(_REGISTRY)
 
 
@@ -175,21 +205,36 @@ def _prepare(raw: RawSplit, opts: DataOptions) -> RawSplit:
     return RawSplit(images.contiguous(), labels)
 
 
-def _load_split(name: str, split: str, opts: DataOptions) -> RawSplit:
-    source = get(name)
+def _load_split(source: DatasetSource, split: str, opts: DataOptions,
+                image_size: int | None) -> RawSplit:
     root = Path(opts.data_root) if opts.data_root else None
+    if source.sized_loader:
+        return source.loader(split, root=root, download=opts.download, image_size=image_size)
     return source.loader(split, root=root, download=opts.download)
+
+
+def _check_classes(name: str, classes: tuple[int, ...] | None, num_classes: int) -> None:
+    if classes is not None:
+        bad = [c for c in classes if not 0 <= c < num_classes]
+        require(not bad, f"--classes {bad} out of range for {name} (0..{num_classes - 1})")
+
+
+def _count_classes(*splits: RawSplit) -> int:
+    return max((int(s.labels.max()) + 1 for s in splits if s.labels.numel()), default=0)
 
 
 def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
     """Load a registered dataset and split it as ``opts`` says (deterministic given ``opts``)."""
     opts = opts or DataOptions()
     source = get(name)
-    if opts.classes is not None:
-        bad = [c for c in opts.classes if not 0 <= c < source.num_classes]
-        require(not bad, f"--classes {bad} out of range for {name} (0..{source.num_classes - 1})")
-    train_raw = _prepare(_load_split(name, "train", opts), opts)
-    test_raw = _prepare(_load_split(name, "test", opts), opts)
+    if source.num_classes:
+        _check_classes(name, opts.classes, source.num_classes)
+    train_raw = _load_split(source, "train", opts, opts.image_size)
+    test_raw = _load_split(source, "test", opts, opts.image_size)
+    source_classes = source.num_classes or _count_classes(train_raw, test_raw)
+    if not source.num_classes:
+        _check_classes(name, opts.classes, source_classes)
+    train_raw, test_raw = _prepare(train_raw, opts), _prepare(test_raw, opts)
     n = train_raw.labels.shape[0]
     gen = torch.Generator().manual_seed(opts.seed)
     perm = torch.randperm(n, generator=gen)
@@ -207,8 +252,7 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
         ref = train_raw.images
         pub_opts = DataOptions(data_root=opts.data_root, download=opts.download,
                                image_size=ref.shape[-1], grayscale=ref.shape[1] == 1)
-        pub_raw = _prepare(other.loader("test", root=Path(opts.data_root) if opts.data_root else None,
-                                        download=opts.download), pub_opts)
+        pub_raw = _prepare(_load_split(other, "test", pub_opts, pub_opts.image_size), pub_opts)
         k = min(opts.public_size, pub_raw.labels.shape[0])
         public_idx = torch.randperm(pub_raw.labels.shape[0], generator=gen)[:k].sort().values
         public = ImageTensorDataset(pub_raw.images[public_idx], pub_raw.labels[public_idx])
@@ -219,7 +263,7 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
     else:
         train_idx, heldout_idx = perm, perm[:0]
     train_idx, heldout_idx = train_idx.sort().values, heldout_idx.sort().values
-    num_classes = len(opts.classes) if opts.classes is not None else source.num_classes
+    num_classes = len(opts.classes) if opts.classes is not None else source_classes
     return DatasetBundle(
         name=name, options=opts,
         train=ImageTensorDataset(train_raw.images[train_idx], train_raw.labels[train_idx]),
