@@ -1,0 +1,17 @@
+"""Privacy attacks: membership inference and training-data reconstruction.
+
+Every membership attack returns :class:`MembershipScores` (higher = member); :mod:`.scores` turns
+them into AUC and TPR at low FPR. Every reconstruction is scored by SSIM/PSNR against its nearest
+training image (:mod:`.image_quality`).
+"""
+
+from dpkit.attacks.image_quality import Match, match_to_training, pairwise_ssim, psnr, ssim
+from dpkit.attacks.plots import grid_png, roc_png
+from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, attack_metrics, auc,
+                                  roc_curve, tpr_at_fpr)
+
+__all__ = [
+    "AttackMetrics", "MembershipScores", "RocCurve", "attack_metrics", "auc", "roc_curve",
+    "tpr_at_fpr", "Match", "match_to_training", "pairwise_ssim", "psnr", "ssim", "grid_png",
+    "roc_png",
+]
