@@ -1,0 +1,26 @@
+"""Generative metrics: FID, KID, precision/recall (torch-fidelity) and MiFID, on named features."""
+
+from dpkit.metrics.cache import cached_reference_features, default_cache_dir
+from dpkit.metrics.features import (FeatureSpec, build_extractor, extract_features,
+                                    inception_weights_path, parse_features, register_extractors,
+                                    to_uint8)
+from dpkit.metrics.fid import (FeatureStatistics, features_to_statistics, fid_from_features,
+                               frechet_distance)
+from dpkit.metrics.generative import (GENERATIVE_METRICS, GenerativeEvalConfig,
+                                      GenerativeEvaluation, evaluate_features, evaluate_gan_run,
+                                      evaluate_images)
+from dpkit.metrics.kid import KIDResult, kid_from_features
+from dpkit.metrics.mifid import (MiFIDResult, memorization_distance, mifid, mifid_from_features,
+                                 threshold_distance)
+from dpkit.metrics.prc import PrecisionRecall, precision_recall_from_features
+
+__all__ = [
+    "FeatureSpec", "parse_features", "inception_weights_path", "build_extractor",
+    "extract_features", "register_extractors", "to_uint8",
+    "FeatureStatistics", "features_to_statistics", "frechet_distance", "fid_from_features",
+    "KIDResult", "kid_from_features", "PrecisionRecall", "precision_recall_from_features",
+    "MiFIDResult", "memorization_distance", "threshold_distance", "mifid", "mifid_from_features",
+    "cached_reference_features", "default_cache_dir",
+    "GENERATIVE_METRICS", "GenerativeEvalConfig", "GenerativeEvaluation", "evaluate_features",
+    "evaluate_images", "evaluate_gan_run",
+]

@@ -1,0 +1,253 @@
+"""Feature extractors for the generative metrics, registered with torch-fidelity.
+
+Two kinds, named by a spec string that every result carries (numbers computed with different
+features are never comparable):
+
+- ``inception``: torch-fidelity's InceptionV3 (TF-ported FID network), 2048-d pool features. Its
+  weights come from torch-fidelity's cache (``$TORCH_HOME/hub/checkpoints``), a download, or a
+  ``.pth`` path. Grayscale images are repeated to 3 channels; the network resizes to 299x299.
+- ``classifier:RUN_DIR``: the penultimate-layer features ``model.features(x)`` of a classifier
+  trained by ``dpkit train-classifier`` — the offline choice for MNIST-like data.
+
+torch-fidelity feeds extractors uint8 images (B, C, H, W) in [0, 255]; the classifier extractor
+maps them back to dpkit's float [-1, 1] range and to the classifier's channels and size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+from torch_fidelity import FeatureExtractorBase, FeatureExtractorInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+from dpkit.data.tensors import to_channels, to_unit_range
+from dpkit.errors import DPKitError
+
+__all__ = ["FeatureSpec", "parse_features", "inception_weights_path", "build_extractor",
+           "extract_features", "to_uint8", "UInt8Images", "ModuleFeatureExtractor",
+           "ClassifierFeatureExtractor", "InceptionFeatureExtractor", "register_extractors",
+           "extractor_identity",
+           "INCEPTION_NAME", "CLASSIFIER_NAME", "FEATURE_LAYER"]
+
+INCEPTION_NAME = "dpkit-inception-v3"
+CLASSIFIER_NAME = "dpkit-classifier"
+FEATURE_LAYER = "features"  # the one feature layer the classifier extractor provides
+_INCEPTION_LAYER = "2048"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features a metric uses.
+
+    Attributes:
+        kind: ``"inception"`` or ``"classifier"``.
+        source: Inception weights file, or the classifier's run directory.
+    """
+
+    kind: str
+    source: Path
+
+    @property
+    def name(self) -> str:
+        """The label every result carries, e.g. ``inception`` or ``classifier:runs/clf``."""
+        return "inception" if self.kind == "inception" else f"classifier:{self.source}"
+
+    @property
+    def extractor_name(self) -> str:
+        return INCEPTION_NAME if self.kind == "inception" else CLASSIFIER_NAME
+
+    @property
+    def layer(self) -> str:
+        return _INCEPTION_LAYER if self.kind == "inception" else FEATURE_LAYER
+
+    def to_dict(self) -> dict[str, str]:
+        return {"features": self.name, "kind": self.kind, "source": str(self.source)}
+
+
+def inception_weights_path(weights: str | Path | None = None, *, download: bool = True) -> Path:
+    """The InceptionV3 weights file: ``weights`` if given, else torch-fidelity's cached copy.
+
+    Downloads into torch's hub cache when missing and ``download`` is true; without network the
+    error says how to get the file.
+    """
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise DPKitError(f"--inception-weights {path} does not exist; pass the path of "
+                             f"torch-fidelity's {URL_INCEPTION_V3.rsplit('/', 1)[-1]}")
+        return path
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
+    if cached.is_file():
+        return cached
+    hint = (f"Inception weights not found in {cached.parent} and could not be downloaded; "
+            f"download {URL_INCEPTION_V3} and pass --inception-weights PATH (or put it in that "
+            f"folder), or use --features classifier:RUN_DIR")
+    if not download:
+        raise DPKitError(hint)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(URL_INCEPTION_V3, str(cached), progress=False)
+    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        raise DPKitError(f"{hint} ({type(exc).__name__})") from None
+    return cached
+
+
+def parse_features(text: str, *, inception_weights: str | Path | None = None,
+                   download: bool = True) -> FeatureSpec:
+    """Parse ``inception`` or ``classifier:RUN_DIR`` into a :class:`FeatureSpec`."""
+    if text == "inception":
+        return FeatureSpec("inception", inception_weights_path(inception_weights, download=download))
+    if text.startswith("classifier:") and len(text) > len("classifier:"):
+        run_dir = Path(text[len("classifier:"):])
+        if not (run_dir / "config.json").is_file():
+            raise DPKitError(f"--features {text}: {run_dir} is not a dpkit run directory; pass "
+                             f"the --out of a 'dpkit train-classifier' run")
+        return FeatureSpec("classifier", run_dir)
+    raise DPKitError(f"--features {text!r} is not valid; use 'inception' or 'classifier:RUN_DIR'")
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float images in [-1, 1] (N, C, H, W) -> uint8 in [0, 255], as written to PNG files."""
+    return ((images.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+class UInt8Images(Dataset):
+    """uint8 images (N, C, H, W) as the tensor dataset torch-fidelity reads (no labels)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError("images must be uint8 of shape (N, C, H, W)")
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.images[i]
+
+
+class InceptionFeatureExtractor(FeatureExtractorInceptionV3):
+    """torch-fidelity's InceptionV3, also accepting 1-channel images (repeated to RGB)."""
+
+    def forward(self, x: torch.Tensor):  # (B, 1|3, H, W) uint8
+        if x.dim() == 4 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return super().forward(x)
+
+
+class ModuleFeatureExtractor(FeatureExtractorBase):
+    """Any module with ``features(x) -> (B, D)`` on float [-1, 1] images of a fixed shape.
+
+    Args:
+        name: torch-fidelity's name for this extractor.
+        features_list: must be ``["features"]``.
+        module: the network (put in eval mode, gradients off).
+        channels: channels the module expects (1 or 3); inputs are converted.
+        image_size: side the module expects; inputs are resized bilinearly.
+    """
+
+    def __init__(self, name: str, features_list: list[str], *, module: nn.Module, channels: int,
+                 image_size: int, **kwargs) -> None:
+        super().__init__(name, features_list)
+        if not callable(getattr(module, "features", None)):
+            raise DPKitError(f"{type(module).__name__} has no features(x) method; the classifier "
+                             f"extractor needs a dpkit classifier")
+        self.module = module.eval().requires_grad_(False)
+        self.channels, self.image_size = channels, image_size
+
+    @staticmethod
+    def get_provided_features_list() -> tuple[str, ...]:
+        return (FEATURE_LAYER,)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric: str) -> str:
+        return FEATURE_LAYER
+
+    @staticmethod
+    def can_be_compiled() -> bool:
+        return False
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:  # (B, C, H, W) uint8
+        if x.dtype != torch.uint8 or x.dim() != 4:
+            raise ValueError(f"expected uint8 (B, C, H, W) images, got {x.dtype} {tuple(x.shape)}")
+        x = to_channels(x.cpu(), self.channels).to(x.device)
+        x = to_unit_range(x)  # (B, C, H, W) float in [-1, 1]
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                              antialias=True, align_corners=False)
+        feats = self.module.features(x)  # (B, D)
+        return (feats.flatten(1).float(),)
+
+
+class ClassifierFeatureExtractor(ModuleFeatureExtractor):
+    """Penultimate features of the classifier in run directory ``feature_extractor_weights_path``.
+
+    The run directory plays the role of torch-fidelity's weights path, so plain
+    ``torch_fidelity.calculate_metrics(feature_extractor="dpkit-classifier",
+    feature_extractor_weights_path=RUN_DIR, ...)`` works too.
+    """
+
+    def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path=None,
+                 **kwargs) -> None:
+        if feature_extractor_weights_path is None:
+            raise DPKitError("the classifier feature extractor needs a run directory "
+                             "(--features classifier:RUN_DIR)")
+        from dpkit.classifiers import load_classifier  # the classifiers package is optional here
+
+        loaded = load_classifier(feature_extractor_weights_path)
+        super().__init__(name, features_list, module=loaded.model,
+                         channels=loaded.bundle.channels, image_size=loaded.bundle.image_size)
+
+
+def register_extractors() -> None:
+    """Register dpkit's extractors with torch-fidelity (idempotent)."""
+    for name, cls in ((INCEPTION_NAME, InceptionFeatureExtractor),
+                      (CLASSIFIER_NAME, ClassifierFeatureExtractor)):
+        if name not in FEATURE_EXTRACTORS_REGISTRY:
+            register_feature_extractor(name, cls)
+
+
+def build_extractor(spec: FeatureSpec, *, device: torch.device | str = "cpu") -> FeatureExtractorBase:
+    """Create the torch-fidelity feature extractor for ``spec`` on ``device``."""
+    register_extractors()
+    device = torch.device(device)
+    try:
+        extractor = create_feature_extractor(spec.extractor_name, [spec.layer], cuda=False,
+                                             verbose=False,
+                                             feature_extractor_weights_path=str(spec.source))
+    except RuntimeError as exc:  # state-dict mismatch: wrong file
+        raise DPKitError(f"{spec.source} does not hold {spec.name} weights "
+                         f"({str(exc).splitlines()[0]})") from None
+    return extractor.to(device)
+
+
+def extractor_identity(extractor: nn.Module) -> str:
+    """A hash of the extractor's class and weights, for cache keys (hex, 16 chars)."""
+    h = hashlib.sha256(type(extractor).__name__.encode())
+    for key, tensor in sorted(extractor.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def extract_features(extractor: FeatureExtractorBase, images: torch.Tensor | Dataset, *,
+                     batch_size: int = 256, device: torch.device | str = "cpu",
+                     verbose: bool = False) -> torch.Tensor:
+    """Features (N, D) of uint8 images (N, C, H, W), via torch-fidelity's extraction loop."""
+    dataset = UInt8Images(images) if isinstance(images, torch.Tensor) else images
+    if len(dataset) == 0:
+        raise DPKitError("no images to extract features from")
+    layer = extractor.get_requested_features_list()[0]
+    cuda = torch.device(device).type == "cuda"
+    featuresdict = get_featuresdict_from_dataset(dataset, extractor, batch_size, cuda,
+                                                 save_cpu_ram=True, verbose=verbose)
+    return featuresdict[layer].float()
