@@ -6,6 +6,8 @@ training image (:mod:`.image_quality`).
 """
 
 from dpkit.attacks.image_quality import Match, match_to_training, pairwise_ssim, psnr, ssim
+from dpkit.attacks.inversion import (InversionConfig, invert_gradient, observed_gradient,
+                                     total_variation)
 from dpkit.attacks.plots import grid_png, roc_png
 from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, attack_metrics, auc,
                                   roc_curve, tpr_at_fpr)
@@ -13,5 +15,5 @@ from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, att
 __all__ = [
     "AttackMetrics", "MembershipScores", "RocCurve", "attack_metrics", "auc", "roc_curve",
     "tpr_at_fpr", "Match", "match_to_training", "pairwise_ssim", "psnr", "ssim", "grid_png",
-    "roc_png",
+    "roc_png", "InversionConfig", "invert_gradient", "observed_gradient", "total_variation",
 ]
