@@ -268,3 +268,21 @@ def test_non_private_setup_reports_infinite_epsilon():
 def test_privacy_config_validates_itself(kwargs, needle):
     with pytest.raises(DPKitError, match=needle):
         PrivacyConfig(**kwargs)
+
+
+def test_secure_mode_trains_and_is_not_seeded():
+    def one_step():
+        seed_everything(0)
+        model = tiny_model()
+        setup = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), tiny_data(),
+                             PrivacyConfig(noise_multiplier=1.0, delta=1e-3, secure_mode=True),
+                             batch_size=8, epochs=1, seed=0)
+        x, y = next(iter(setup.loader))
+        setup.optimizer.zero_grad()
+        setup.criterion(setup.model(x), y).backward()
+        setup.optimizer.step()
+        assert setup.report().steps == 1
+        return [p.detach().clone() for p in setup.module.parameters()]
+
+    a, b = one_step(), one_step()
+    assert any(not torch.equal(p, q) for p, q in zip(a, b))  # fresh entropy each run
