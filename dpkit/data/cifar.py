@@ -32,11 +32,13 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar")}
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str):  # noqa: D102
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if module == "numpy.core.multiarray":  # NumPy 2 moved it; skip the deprecation shim
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
         return super().find_class(module, name)
 
 

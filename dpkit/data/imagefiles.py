@@ -76,10 +76,12 @@ def read_image(path: Path, *, mode: str, size: tuple[int, int],
             raise DPKitError(f"{path} could not be decoded ({exc}); the file may be truncated; "
                              f"remove or replace it") from None
         f = img.size[0] / w0  # draft may have shrunk the image
-        box = tuple(b * f for b in box)
-        if img.size != (tw, th) or box != (0, 0, tw, th):
-            img = img.resize((tw, th), Image.Resampling.BILINEAR, box=box)
-        arr = np.asarray(img, dtype=np.uint8)
+        box = tuple(round(b * f) for b in box)
+        if box != (0, 0, *img.size):
+            img = img.crop(box)  # crop first: resizing with box= would blend in outside pixels
+        if img.size != (tw, th):
+            img = img.resize((tw, th), Image.Resampling.BILINEAR)
+        arr = np.array(img, dtype=np.uint8)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
