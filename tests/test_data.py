@@ -170,6 +170,17 @@ def test_fer2013_malformed_row_names_the_line(tmp_path, bad_row, why):
         load_dataset("fer2013", DataOptions(data_root=str(tmp_path)))
 
 
+def test_fer2013_icml_variant_header_with_spaces(tmp_path):
+    write_fer(tmp_path / "fer2013.csv")
+    text = (tmp_path / "fer2013.csv").read_text().splitlines(keepends=True)
+    rows = [f"{r.split(',', 1)[0]},{r.rsplit(',', 1)[1].strip()},{r.split(',', 1)[1].rsplit(',', 1)[0]}\n"
+            for r in text[1:]]  # columns reordered: emotion, Usage, pixels
+    (tmp_path / "icml_face_data.csv").write_text("emotion, Usage, pixels\n" + "".join(rows))
+    (tmp_path / "fer2013.csv").unlink()
+    b = load_dataset("fer2013", DataOptions(data_root=str(tmp_path)))
+    assert (len(b.train), len(b.test)) == (6, 3) and b.train.images[:, 0, 0, 0].tolist() == list(range(6))
+
+
 def test_fer2013_wrong_header(tmp_path):
     (tmp_path / "fer2013.csv").write_text("label,pixels\n0,1 2\n")
     with pytest.raises(DPKitError, match="lacks the column"):
@@ -182,6 +193,7 @@ def test_imagefolder_flat_split_is_fixed_and_grayscale(tmp_path):
     for c, value in (("bird", 10), ("ant", 200), ("cat", 90)):
         for i in range(6):
             write_png(tmp_path / c / f"{i}.png", value + i)
+    write_png(tmp_path / ".ipynb_checkpoints" / "0.png", 0)  # hidden: not a class
     b = load_dataset("imagefolder", DataOptions(data_root=str(tmp_path)))
     assert b.num_classes == 3 and b.channels == 1 and b.image_size == 10
     assert (len(b.train), len(b.test)) == (15, 3)  # 6 // 5 = 1 test image per class

@@ -31,11 +31,13 @@ _HOW = ("download fer2013.csv from Kaggle (https://www.kaggle.com/datasets/deads
 def _candidates(root: Path | None) -> list[Path]:
     if root is None:
         return []
-    return [root, root / "fer2013.csv", root / "fer2013" / "fer2013.csv"]
+    return [root, root / "fer2013.csv", root / "fer2013" / "fer2013.csv",
+            root / "icml_face_data.csv"]
 
 
 def find_fer2013(root: Path | None) -> Path | None:
-    """``root`` itself if it is a file, else ``root/fer2013.csv`` or ``root/fer2013/fer2013.csv``."""
+    """``root`` itself if it is a file, else ``root/fer2013.csv``, ``root/fer2013/fer2013.csv`` or
+    ``root/icml_face_data.csv`` (the same data with spaces after the commas of the header)."""
     for p in _candidates(root):
         if p.is_file():
             return p

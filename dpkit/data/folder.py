@@ -5,7 +5,8 @@ Layouts:
   * ``DIR/<class>/*.png``: a fixed split, per class, of 80% train / 20% test (``n // 5`` files
     of each class, chosen with a fixed seed, go to test; a class with < 5 images is all train).
 
-Classes are the sub-folder names sorted alphabetically (label 0 = first). Images (PNG, JPEG, BMP)
+Classes are the sub-folder names sorted alphabetically (label 0 = first; hidden folders such as
+``.ipynb_checkpoints`` are skipped). Images (PNG, JPEG, BMP)
 are converted to one mode (grayscale "L" if every image is grayscale, else RGB) and to one size:
 ``--image-size S`` gives SxS; otherwise the size of the first image (in sorted order). An image of
 another shape is centre-cropped to the target's aspect ratio, then resized.
@@ -36,7 +37,7 @@ def _images_in(folder: Path) -> list[Path]:
 def _class_dirs(folder: Path) -> dict[str, list[Path]]:
     """Class name -> sorted image files, for every sub-folder that holds images."""
     out: dict[str, list[Path]] = {}
-    for d in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = _images_in(d)
         if files:
             out[d.name] = files
