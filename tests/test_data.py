@@ -196,6 +196,7 @@ def test_imagefolder_flat_split_is_fixed_and_grayscale(tmp_path):
     write_png(tmp_path / ".ipynb_checkpoints" / "0.png", 0)  # hidden: not a class
     b = load_dataset("imagefolder", DataOptions(data_root=str(tmp_path)))
     assert b.num_classes == 3 and b.channels == 1 and b.image_size == 10
+    assert b.class_names == ("ant", "bird", "cat")
     assert (len(b.train), len(b.test)) == (15, 3)  # 6 // 5 = 1 test image per class
     assert b.train.labels.bincount().tolist() == [5, 5, 5]
     ant = b.train.images[b.train.labels == 0, 0, 0, 0]  # classes sorted: ant=0, bird=1, cat=2
@@ -352,6 +353,7 @@ def test_classes_filter_relabels():
     full = load_dataset("digits")
     b = load_dataset("digits", DataOptions(classes=(7, 3)))
     assert b.num_classes == 2 and set(b.train.labels.tolist()) == {0, 1}
+    assert b.class_names == ("7", "3") and full.class_names == tuple("0123456789")
     assert torch.equal(b.test.images[b.test.labels == 0], full.test.images[full.test.labels == 7])
     assert int((b.test.labels == 1).sum()) == int((full.test.labels == 3).sum())
     with pytest.raises(DPKitError, match="out of range"):

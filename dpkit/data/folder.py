@@ -112,5 +112,5 @@ def load_image_folder_split(split: str, *, root: Path | None = None, download: b
     files = layout.splits[split]
     images = read_images([f for f, _ in files], mode=mode, size=size, desc=f"imagefolder {split}")
     labels = torch.tensor([y for _, y in files], dtype=torch.int64)
-    return RawSplit(images, labels)
+    return RawSplit(images, labels, tuple(layout.classes))
 

@@ -25,10 +25,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RawSplit:
-    """One split of a source: uint8 images (N, C, H, W) and int64 labels (N,)."""
+    """One split of a source: uint8 images (N, C, H, W) and int64 labels (N,).
+
+    ``class_names`` is set by sources whose classes depend on the files (image folders).
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         assert self.images.dtype == torch.uint8 and self.images.dim() == 4
@@ -154,6 +158,7 @@ class DatasetBundle:
 
     ``train_indices`` index the source's training split: those examples are the members.
     ``heldout_indices`` are training-split examples used for nothing (clean non-members).
+    ``class_names[k]`` names label k (empty when the source has no names).
     """
 
     name: str
@@ -166,6 +171,7 @@ class DatasetBundle:
     heldout_indices: torch.Tensor
     public_indices: torch.Tensor | None = None
     heldout: ImageTensorDataset | None = field(default=None, repr=False)
+    class_names: tuple[str, ...] = ()
 
     @property
     def channels(self) -> int:
@@ -184,6 +190,7 @@ class DatasetBundle:
             "heldout_indices": self.heldout_indices.tolist(),
             "public_indices": None if self.public_indices is None else self.public_indices.tolist(),
             "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
             "channels": self.channels,
             "image_size": self.image_size,
         }
@@ -202,7 +209,7 @@ def _prepare(raw: RawSplit, opts: DataOptions) -> RawSplit:
         images = to_channels(images, 1 if opts.grayscale else 3)
     if opts.image_size is not None:
         images = resize_uint8(images, opts.image_size)
-    return RawSplit(images.contiguous(), labels)
+    return RawSplit(images.contiguous(), labels, raw.class_names)
 
 
 def _load_split(source: DatasetSource, split: str, opts: DataOptions,
@@ -264,6 +271,9 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
         train_idx, heldout_idx = perm, perm[:0]
     train_idx, heldout_idx = train_idx.sort().values, heldout_idx.sort().values
     num_classes = len(opts.classes) if opts.classes is not None else source_classes
+    class_names = source.class_names or train_raw.class_names
+    if class_names and opts.classes is not None:
+        class_names = tuple(class_names[c] for c in opts.classes)
     return DatasetBundle(
         name=name, options=opts,
         train=ImageTensorDataset(train_raw.images[train_idx], train_raw.labels[train_idx]),
@@ -271,6 +281,7 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
         public=public, num_classes=num_classes, train_indices=train_idx,
         heldout_indices=heldout_idx, public_indices=public_idx,
         heldout=ImageTensorDataset(train_raw.images[heldout_idx], train_raw.labels[heldout_idx]),
+        class_names=class_names,
     )
 
 
