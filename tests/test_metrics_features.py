@@ -13,7 +13,7 @@ import dpkit.metrics.features as feat_mod
 from dpkit.errors import DPKitError
 from dpkit.metrics import (GenerativeEvalConfig, build_extractor, evaluate_images,
                            extract_features, fid_from_features, parse_features,
-                           cached_reference_features, to_uint8)
+                           cached_reference_features)
 from dpkit.metrics.features import (CLASSIFIER_NAME, ModuleFeatureExtractor, UInt8Images,
                                     register_extractors)
 
@@ -73,11 +73,6 @@ def test_module_extractor_converts_uint8_channels_and_size():
         ext(gray.float())
     with pytest.raises(DPKitError, match="features"):
         ModuleFeatureExtractor("x", ["features"], module=nn.Linear(2, 2), channels=1, image_size=8)
-
-
-def test_to_uint8_round_trip():
-    x = torch.tensor([-1.0, -0.5, 0.0, 1.0, 1.7]).view(1, 1, 1, 5)
-    assert to_uint8(x).flatten().tolist() == [0, 64, 128, 255, 255]
 
 
 def test_fid_equals_torch_fidelity_and_torchmetrics_on_custom_features(digit_images):

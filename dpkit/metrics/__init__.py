@@ -2,8 +2,8 @@
 
 from dpkit.metrics.cache import cached_reference_features, default_cache_dir
 from dpkit.metrics.features import (FeatureSpec, build_extractor, extract_features,
-                                    inception_weights_path, parse_features, register_extractors,
-                                    to_uint8)
+                                    inception_weights_path, parse_features, register_extractors)
+from dpkit.metrics.fidelity_model import FidelityGenerator
 from dpkit.metrics.fid import (FeatureStatistics, features_to_statistics, fid_from_features,
                                frechet_distance)
 from dpkit.metrics.generative import (GENERATIVE_METRICS, GenerativeEvalConfig,
@@ -16,11 +16,11 @@ from dpkit.metrics.prc import PrecisionRecall, precision_recall_from_features
 
 __all__ = [
     "FeatureSpec", "parse_features", "inception_weights_path", "build_extractor",
-    "extract_features", "register_extractors", "to_uint8",
+    "extract_features", "register_extractors",
     "FeatureStatistics", "features_to_statistics", "frechet_distance", "fid_from_features",
     "KIDResult", "kid_from_features", "PrecisionRecall", "precision_recall_from_features",
     "MiFIDResult", "memorization_distance", "threshold_distance", "mifid", "mifid_from_features",
-    "cached_reference_features", "default_cache_dir",
+    "cached_reference_features", "default_cache_dir", "FidelityGenerator",
     "GENERATIVE_METRICS", "GenerativeEvalConfig", "GenerativeEvaluation", "evaluate_features",
     "evaluate_images", "evaluate_gan_run",
 ]

@@ -33,7 +33,7 @@ from dpkit.data.tensors import to_channels, to_unit_range
 from dpkit.errors import DPKitError
 
 __all__ = ["FeatureSpec", "parse_features", "inception_weights_path", "build_extractor",
-           "extract_features", "to_uint8", "UInt8Images", "ModuleFeatureExtractor",
+           "extract_features", "UInt8Images", "ModuleFeatureExtractor",
            "ClassifierFeatureExtractor", "InceptionFeatureExtractor", "register_extractors",
            "extractor_identity",
            "INCEPTION_NAME", "CLASSIFIER_NAME", "FEATURE_LAYER"]
@@ -113,11 +113,6 @@ def parse_features(text: str, *, inception_weights: str | Path | None = None,
                              f"the --out of a 'dpkit train-classifier' run")
         return FeatureSpec("classifier", run_dir)
     raise DPKitError(f"--features {text!r} is not valid; use 'inception' or 'classifier:RUN_DIR'")
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float images in [-1, 1] (N, C, H, W) -> uint8 in [0, 255], as written to PNG files."""
-    return ((images.detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 class UInt8Images(Dataset):

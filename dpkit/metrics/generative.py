@@ -16,7 +16,7 @@ import torch
 
 from dpkit.errors import DPKitError
 from dpkit.metrics.cache import cached_reference_features
-from dpkit.metrics.features import FeatureSpec, build_extractor, extract_features, to_uint8
+from dpkit.metrics.features import FeatureSpec, build_extractor, extract_features
 from dpkit.metrics.fid import features_to_statistics, frechet_distance
 from dpkit.metrics.kid import kid_from_features
 from dpkit.metrics.mifid import memorization_distance, mifid
@@ -163,7 +163,7 @@ def evaluate_gan_run(run_dir: str | Path, spec: FeatureSpec, cfg: GenerativeEval
     Samples ``cfg.num_samples`` images with seed ``cfg.seed``; the reference and training sets
     are the run's own split (``split.json``).
     """
-    from dpkit.gan import generate, load_gan  # the GAN package depends on the engine, not on us
+    from dpkit.gan import generate, load_gan, to_uint8
 
     gan = load_gan(run_dir)
     images = generate(gan.generator, cfg.num_samples, latent_dim=gan.latent_dim, seed=cfg.seed,
