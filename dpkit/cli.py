@@ -12,6 +12,9 @@ import warnings
 import click
 
 from dpkit.commands.privacy import privacy
+from dpkit.commands.sample import sample_command
+from dpkit.commands.train_gan import train_gan_command
+from dpkit.commands.train_classifier import train_classifier_command
 from dpkit.errors import DPKitError
 
 __all__ = ["cli", "main"]
@@ -66,6 +69,9 @@ def cli() -> None:
 
 
 cli.add_command(privacy)
+cli.add_command(train_gan_command)
+cli.add_command(sample_command)
+cli.add_command(train_classifier_command)
 
 
 def main() -> None:

@@ -1,0 +1,267 @@
+"""``fit_classifier``: DP-SGD (optionally adversarial) training of a classifier, without a run dir.
+
+One private step, for a Poisson-sampled batch of private examples:
+
+1. with public-bn, a public batch passes through the network inside
+   :func:`~dpkit.classifiers.norms.public_statistics` (no gradients, Opacus hooks off), which sets
+   the normalization statistics of this step;
+2. with ``noise_augment`` each private example gets its own Gaussian noise (for randomized
+   smoothing); with PGD the first ``adv_fraction`` of the batch is replaced by adversarial
+   versions crafted against the current weights (hooks off, parameter gradients untouched);
+3. one forward/backward of the batch gives per-example gradients, which the engine clips, sums,
+   noises and charges to the accountant once.
+
+Why DP still holds: in step 2 and 3, example i's input and gradient are functions of (x_i, y_i),
+the current weights, the public batch and fresh randomness only — the models have no layer that
+mixes examples (GroupNorm is per example; public-bn uses the detached public statistics) and the
+attack's loss is a sum of per-example terms. So replacing one private example changes one clipped
+per-example gradient, whose norm is at most C, exactly the sensitivity DP-SGD's analysis assumes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from dpkit.classifiers.adversarial import PIXEL_SCALE, PGDConfig, no_grad_sample, pgd_attack
+from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
+from dpkit.classifiers.models import ModelConfig, build_model
+from dpkit.classifiers.norms import public_statistics, uses_public_norm
+from dpkit.data import ImageTensorDataset
+from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
+                          make_private, progress, save_checkpoint, seed_everything)
+from dpkit.errors import DPKitError, require
+
+__all__ = ["OPTIMIZERS", "ClassifierConfig", "FitResult", "fit_classifier", "make_optimizer"]
+
+OPTIMIZERS = ("sgd", "adam", "adagrad")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything that determines a classifier training run (with the seed, reproducibly).
+
+    Attributes:
+        model: the architecture.
+        privacy: DP-SGD settings (``enabled=False`` trains without privacy).
+        optimizer: "sgd" (with ``momentum``), "adam" or "adagrad"; the engine makes it private.
+        lr, momentum: optimizer settings.
+        epochs, batch_size: training length and expected batch size B (q = B/N).
+        pgd: adversarial training attack, or None.
+        adv_fraction: share of each batch replaced by adversarial examples (1.0 = all).
+        noise_augment: σ (pixel units) of Gaussian noise added to every training input; trains
+            the base classifier for randomized smoothing. 0 = off.
+        public_batch_size: public examples per step for public-bn statistics.
+        robust_eval_size: test examples attacked after training when ``pgd`` is set (0 = none).
+        seed: seeds model init, sampling, noise and attacks.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    privacy: PrivacyConfig = field(default_factory=lambda: PrivacyConfig(enabled=False))
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    epochs: int = 10
+    batch_size: int = 256
+    pgd: PGDConfig | None = None
+    adv_fraction: float = 1.0
+    noise_augment: float = 0.0
+    public_batch_size: int = 256
+    robust_eval_size: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r} is unknown; choose "
+                                              f"one of {', '.join(OPTIMIZERS)}")
+        require(self.lr > 0 and math.isfinite(self.lr), f"--lr {self.lr} must be > 0")
+        require(0 <= self.momentum < 1, f"--momentum {self.momentum} must be in [0, 1)")
+        require(self.epochs >= 1, f"--epochs {self.epochs} must be >= 1")
+        require(self.batch_size >= 1, f"--batch-size {self.batch_size} must be >= 1")
+        require(0 < self.adv_fraction <= 1, f"--adv-fraction {self.adv_fraction} must be in (0, 1]")
+        require(self.noise_augment >= 0, f"--noise-augment {self.noise_augment} must be >= 0")
+        require(self.public_batch_size >= 1, "--public-batch-size must be >= 1")
+        require(self.robust_eval_size >= 0, "robust_eval_size must be >= 0")
+
+    def training_dict(self) -> dict[str, Any]:
+        """The "training" block of config.json."""
+        return {"optimizer": self.optimizer, "lr": self.lr, "momentum": self.momentum,
+                "epochs": self.epochs, "batch_size": self.batch_size,
+                "pgd": self.pgd.to_dict() if self.pgd is not None else None,
+                "adv_fraction": self.adv_fraction, "noise_augment": self.noise_augment,
+                "public_batch_size": self.public_batch_size,
+                "robust_eval_size": self.robust_eval_size}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model.to_dict(), "privacy": self.privacy.to_dict(),
+                "training": self.training_dict(), "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ClassifierConfig":
+        """Inverse of :meth:`to_dict` (also reads a run's config.json)."""
+        t = dict(d["training"])
+        pgd = t.pop("pgd")
+        return cls(model=ModelConfig.from_dict(d["model"]),
+                   privacy=PrivacyConfig.from_dict(d["privacy"]),
+                   pgd=PGDConfig(**pgd) if pgd is not None else None, seed=d["seed"], **t)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A trained classifier.
+
+    Attributes:
+        model: the trained network (unwrapped, eval mode).
+        report: the privacy spent (ε = ∞ without DP).
+        history: one record per epoch (epoch, loss, epsilon, test_accuracy, seconds).
+        test_accuracy: final clean test accuracy (None without a test set).
+        robust_accuracy: PGD accuracy on the test set (None unless trained with ``pgd``).
+    """
+
+    model: nn.Module
+    report: PrivacyReport
+    history: list[dict[str, Any]]
+    test_accuracy: float | None = None
+    robust_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"privacy": self.report.to_dict(), "history": self.history,
+                "test_accuracy": self.test_accuracy, "robust_accuracy": self.robust_accuracy}
+
+
+def make_optimizer(name: str, params: Any, *, lr: float, momentum: float) -> torch.optim.Optimizer:
+    """The (non-private) optimizer that the engine wraps into DP-SGD / DP-Adam / DP-Adagrad."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    raise DPKitError(f"optimizer {name!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+
+
+class _PublicBatches:
+    """Random public batches for public-bn statistics (public data: no privacy cost)."""
+
+    def __init__(self, public: ImageTensorDataset, size: int, seed: int, device: torch.device):
+        self.images, _ = public.tensors()
+        self.size = min(size, len(public))
+        self.gen = torch.Generator().manual_seed(seed)
+        self.device = device
+
+    def next(self) -> torch.Tensor:
+        idx = torch.randperm(self.images.shape[0], generator=self.gen)[:self.size]
+        return self.images[idx].to(self.device)  # (P, C, H, W)
+
+
+def _private_step(setup: PrivateSetup, cfg: ClassifierConfig, x: torch.Tensor, y: torch.Tensor,
+                  public: _PublicBatches | None) -> float:
+    """One DP-SGD step on a sampled batch (see the module docstring); returns the batch loss."""
+    if public is not None:
+        with no_grad_sample(setup.model), torch.no_grad(), public_statistics(setup.module):
+            setup.model(public.next())
+    if x.shape[0] > 0:
+        if cfg.noise_augment > 0:
+            x = x + torch.randn_like(x) * (cfg.noise_augment * PIXEL_SCALE)
+        if cfg.pgd is not None:
+            k = int(round(cfg.adv_fraction * x.shape[0]))
+            with no_grad_sample(setup.model):
+                x_adv = pgd_attack(setup.model, x[:k], y[:k], cfg.pgd)
+            x = torch.cat([x_adv, x[k:]])
+    setup.optimizer.zero_grad(set_to_none=True)
+    loss = setup.criterion(setup.model(x), y)
+    loss.backward()
+    setup.optimizer.step()
+    return float(loss.detach()) * x.shape[0]
+
+
+def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
+                   public: ImageTensorDataset | None = None,
+                   test: ImageTensorDataset | None = None, num_classes: int | None = None,
+                   device: torch.device | str = "cpu", quiet: bool = True,
+                   checkpoint: str | Path | None = None, resume: bool = False,
+                   on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+    """Train a classifier with DP-SGD (Abadi et al. 2016, arXiv:1607.00133), optionally with PGD
+    adversarial training (DP-Adv, Phan et al.; Madry et al. arXiv:1706.06083), public-data
+    BatchNorm and Gaussian noise augmentation.
+
+    Args:
+        cfg: the run's configuration.
+        train: the private training set; items (C, H, W) in [-1, 1].
+        public: public images for ``--norm public-bn`` (required then, ignored otherwise).
+        test: evaluated after every epoch when given.
+        num_classes: outputs (default: max label + 1 over train).
+        device: where to train.
+        quiet: no progress bars.
+        checkpoint: a file to write a checkpoint to after every epoch.
+        resume: continue from ``checkpoint`` (same cfg and data); the result equals an
+            uninterrupted run's, weights and ε.
+        on_epoch: called with each epoch's record (e.g. to append it to metrics.jsonl).
+
+    Returns:
+        :class:`FitResult` with the unwrapped model in eval mode.
+    """
+    device = torch.device(device)
+    k = num_classes if num_classes is not None else int(train.labels.max()) + 1
+    seed_everything(cfg.seed)
+    c, h, w = train.shape
+    require(h == w, f"images must be square, got {h}x{w}; use --image-size")
+    model = build_model(cfg.model, in_channels=c, image_size=h, num_classes=k).to(device)
+    public_batches = None
+    if uses_public_norm(model):
+        require(public is not None and len(public) > 0,
+                "--norm public-bn needs public data; add --public-data holdout (or the name of "
+                "another dataset, e.g. mnist for fashion-mnist)")
+        public_batches = _PublicBatches(public, cfg.public_batch_size, cfg.seed + 2, device)
+    optimizer = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    setup = make_private(model, optimizer, train, cfg.privacy, batch_size=cfg.batch_size,
+                         epochs=cfg.epochs, seed=cfg.seed)
+    history: list[dict[str, Any]] = []
+    start = 0
+    if resume:
+        require(checkpoint is not None, "resume needs the checkpoint file to continue from")
+        info = load_checkpoint(checkpoint, models={"model": setup.model},
+                               optimizers={"optimizer": setup.optimizer}, setups={"setup": setup})
+        start, history = info.epoch, list(info.extra["history"])
+        if public_batches is not None:
+            public_batches.gen.set_state(info.extra["public_generator"])
+    for epoch in range(start + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        setup.model.train()
+        total, count = 0.0, 0
+        with setup.epoch_loader() as loader:
+            for x, y in progress(loader, quiet=quiet, desc=f"epoch {epoch}/{cfg.epochs}",
+                                 total=setup.steps_per_epoch):
+                x, y = x.to(device), y.to(device)
+                total += _private_step(setup, cfg, x, y, public_batches)
+                count += x.shape[0]
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1),
+                                  "epsilon": setup.epsilon(), "steps": setup.steps_taken}
+        if test is not None:
+            with no_grad_sample(setup.model):
+                record["test_accuracy"] = evaluate_accuracy(setup.module, test, device=device)
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+        if checkpoint is not None:
+            extra = {"history": history, "public_generator":
+                     public_batches.gen.get_state() if public_batches is not None else None}
+            save_checkpoint(checkpoint, epoch=epoch, models={"model": setup.model},
+                            optimizers={"optimizer": setup.optimizer}, setups={"setup": setup},
+                            extra=extra)
+        if on_epoch is not None:
+            on_epoch(record)
+    module = setup.module.eval()
+    test_acc = history[-1].get("test_accuracy") if history else None
+    robust = None
+    if cfg.pgd is not None and test is not None and cfg.robust_eval_size > 0:
+        n = min(cfg.robust_eval_size, len(test))
+        with no_grad_sample(setup.model):
+            robust = robust_accuracy(module, test.subset(torch.arange(n)), cfg.pgd, restarts=1,
+                                     device=device).robust_accuracy
+    return FitResult(model=module, report=setup.report(), history=history,
+                     test_accuracy=test_acc, robust_accuracy=robust)
