@@ -5,9 +5,12 @@ them into AUC and TPR at low FPR. Every reconstruction is scored by SSIM/PSNR ag
 training image (:mod:`.image_quality`).
 """
 
-from dpkit.attacks.image_quality import Match, match_to_training, pairwise_ssim, psnr, ssim
+from dpkit.attacks.image_quality import (Match, match_to_training, pairwise_ssim, psnr,
+                                         rescale_per_image, ssim)
 from dpkit.attacks.inversion import (InversionConfig, invert_gradient, observed_gradient,
                                      total_variation)
+from dpkit.attacks.kkt import (KKTConfig, KKTResult, binary_margin, check_homogeneous,
+                               kkt_reconstruct)
 from dpkit.attacks.plots import grid_png, roc_png
 from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, attack_metrics, auc,
                                   roc_curve, tpr_at_fpr)
@@ -16,4 +19,6 @@ __all__ = [
     "AttackMetrics", "MembershipScores", "RocCurve", "attack_metrics", "auc", "roc_curve",
     "tpr_at_fpr", "Match", "match_to_training", "pairwise_ssim", "psnr", "ssim", "grid_png",
     "roc_png", "InversionConfig", "invert_gradient", "observed_gradient", "total_variation",
+    "KKTConfig", "KKTResult", "binary_margin", "check_homogeneous", "kkt_reconstruct",
+    "rescale_per_image",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Match", "ssim", "psnr", "pairwise_ssim", "match_to_training"]
+__all__ = ["Match", "ssim", "psnr", "pairwise_ssim", "match_to_training", "rescale_per_image"]
 
 DATA_RANGE = 2.0
 
@@ -87,9 +87,26 @@ class Match:
     psnr: torch.Tensor
 
 
-def match_to_training(recon: torch.Tensor, train: torch.Tensor) -> Match:
-    """Pair every reconstruction (N, C, H, W) with the training image (M, C, H, W) of highest SSIM."""
-    recon = recon.detach().cpu().float().clamp(-1, 1)
+def rescale_per_image(x: torch.Tensor) -> torch.Tensor:
+    """Stretch each image of (N, C, H, W) to span [-1, 1] (constant images become 0)."""
+    flat = x.flatten(1)
+    lo = flat.min(1).values.view(-1, 1, 1, 1)
+    span = (flat.max(1).values.view(-1, 1, 1, 1) - lo).clamp_min(1e-12)
+    return (x - lo) / span * 2 - 1
+
+
+def match_to_training(recon: torch.Tensor, train: torch.Tensor, *,
+                      rescale: bool = False) -> Match:
+    """Pair every reconstruction (N, C, H, W) with the training image (M, C, H, W) of highest SSIM.
+
+    Args:
+        recon: reconstructions in [-1, 1].
+        train: the training images they may come from.
+        rescale: first stretch each reconstruction to span [-1, 1], as Haim et al. 2022 do for
+            KKT reconstructions, whose brightness and contrast the attack does not determine.
+    """
+    recon = recon.detach().cpu().float()
+    recon = rescale_per_image(recon) if rescale else recon.clamp(-1, 1)
     train = train.detach().cpu().float()
     best, index = pairwise_ssim(recon, train).max(dim=1)
     return Match(index=index, ssim=best, psnr=psnr(recon, train[index]))
