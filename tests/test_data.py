@@ -66,7 +66,8 @@ def fer_row(emotion: int, usage: str, value: int) -> str:
 def write_fer(path: Path, extra: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = ([fer_row(i % 7, "Training", i) for i in range(6)]
-            + [fer_row(1, "PublicTest", 100), fer_row(2, "PrivateTest", 200), fer_row(3, "PrivateTest", 201)])
+            + [fer_row(1, "PublicTest", 100), fer_row(2, "PrivateTest", 200),
+               fer_row(3, "PrivateTest", 201)])
     path.write_text("emotion,pixels,Usage\n" + "".join(rows) + extra)
 
 
@@ -89,7 +90,8 @@ def write_celeba(root: Path, *, attr: bool = True) -> list[int]:
     (root / "celeba" / "list_eval_partition.txt").write_text(
         "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate(parts)))
     if attr:
-        lines = ["8", "Smiling Male Young"] + [f"{i + 1:06d}.jpg  1 {m:2d} -1" for i, m in enumerate(males)]
+        lines = ["8", "Smiling Male Young"]
+        lines += [f"{i + 1:06d}.jpg  1 {m:2d} -1" for i, m in enumerate(males)]
         (root / "celeba" / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
     return males
 
@@ -146,7 +148,7 @@ def test_cifar10_refuses_code_and_bad_shapes(tmp_path):
 
 @pytest.mark.parametrize("where", ["root", "subfolder", "file"])
 def test_fer2013_csv(tmp_path, where):
-    csv_path = tmp_path / "fer2013" / "fer2013.csv" if where == "subfolder" else tmp_path / "fer2013.csv"
+    csv_path = tmp_path / ("fer2013/fer2013.csv" if where == "subfolder" else "fer2013.csv")
     write_fer(csv_path)
     root = csv_path if where == "file" else tmp_path
     b = load_dataset("fer2013", DataOptions(data_root=str(root)))
@@ -173,12 +175,13 @@ def test_fer2013_malformed_row_names_the_line(tmp_path, bad_row, why):
 def test_fer2013_icml_variant_header_with_spaces(tmp_path):
     write_fer(tmp_path / "fer2013.csv")
     text = (tmp_path / "fer2013.csv").read_text().splitlines(keepends=True)
-    rows = [f"{r.split(',', 1)[0]},{r.rsplit(',', 1)[1].strip()},{r.split(',', 1)[1].rsplit(',', 1)[0]}\n"
-            for r in text[1:]]  # columns reordered: emotion, Usage, pixels
+    split = [(r.split(",", 1)[0], *r.split(",", 1)[1].rsplit(",", 1)) for r in text[1:]]
+    rows = [f"{e},{u.strip()},{p}\n" for e, p, u in split]  # columns: emotion, Usage, pixels
     (tmp_path / "icml_face_data.csv").write_text("emotion, Usage, pixels\n" + "".join(rows))
     (tmp_path / "fer2013.csv").unlink()
     b = load_dataset("fer2013", DataOptions(data_root=str(tmp_path)))
-    assert (len(b.train), len(b.test)) == (6, 3) and b.train.images[:, 0, 0, 0].tolist() == list(range(6))
+    assert (len(b.train), len(b.test)) == (6, 3)
+    assert b.train.images[:, 0, 0, 0].tolist() == list(range(6))
 
 
 def test_fer2013_wrong_header(tmp_path):
@@ -277,10 +280,12 @@ def test_missing_dataset_names_folders(tmp_path, name):
     assert str(root) in msg and "--data-root" in msg and "\n" not in msg
 
 
-def test_every_registered_dataset_loads_or_raises_dpkit_error(tmp_path):
+@pytest.mark.parametrize("empty_root", [True, False])
+def test_every_registered_dataset_loads_or_raises_dpkit_error(tmp_path, empty_root):
+    root = str(tmp_path) if empty_root else None
     for name in names():
         try:
-            b = load_dataset(name, DataOptions(data_root=str(tmp_path), image_size=8, subset=10))
+            b = load_dataset(name, DataOptions(data_root=root, image_size=8, subset=10))
         except DPKitError as exc:
             assert str(exc) and "\n" not in str(exc)
         else:
@@ -330,11 +335,13 @@ def test_subset_holdout_public_are_disjoint_deterministic_and_recorded(tmp_path)
     assert torch.equal(b.public.images, source.images[b.public_indices])
     again = load_dataset("digits", opts)
     assert torch.equal(again.train_indices, b.train_indices)
-    other = load_dataset("digits", DataOptions(subset=400, public="holdout", public_size=300, seed=4))
+    other = load_dataset("digits", DataOptions(subset=400, public="holdout", public_size=300,
+                                               seed=4))
     assert not torch.equal(other.train_indices, b.train_indices)
     record = json.loads(json.dumps(b.split_record()))
     back = dataset_from_record(record)
-    assert torch.equal(back.train.images, b.train.images) and torch.equal(back.public_indices, b.public_indices)
+    assert torch.equal(back.train.images, b.train.images)
+    assert torch.equal(back.public_indices, b.public_indices)
     record["train_indices"] = record["train_indices"][1:] + [record["heldout_indices"][0]]
     with pytest.raises(DPKitError, match="differs from the data the run was trained on"):
         dataset_from_record(record)
@@ -342,8 +349,10 @@ def test_subset_holdout_public_are_disjoint_deterministic_and_recorded(tmp_path)
 
 def test_public_from_another_dataset_matches_shape(tmp_path):
     write_cifar(tmp_path / "cifar-10-batches-py", n=4)
-    b = load_dataset("digits", DataOptions(data_root=str(tmp_path), public="cifar10", public_size=3))
-    assert b.public.images.shape == (3, 1, 8, 8) and len(b.train) == 1500  # all training data private
+    b = load_dataset("digits", DataOptions(data_root=str(tmp_path), public="cifar10",
+                                           public_size=3))
+    assert b.public.images.shape == (3, 1, 8, 8)  # converted to the private data's shape
+    assert len(b.train) == 1500  # all training data stays private
     assert len(b.heldout) == 0
     with pytest.raises(DPKitError, match="is the private dataset itself"):
         load_dataset("digits", DataOptions(public="digits"))
@@ -374,7 +383,8 @@ def test_getitems_batch_equals_stacked_items():
     idx = [4, 0, 8, 4]
     x, y = ds.__getitems__(idx)
     items = [ds[i] for i in idx]
-    assert torch.equal(x, torch.stack([a for a, _ in items])) and torch.equal(y, torch.stack([b for _, b in items]))
+    assert torch.equal(x, torch.stack([a for a, _ in items]))
+    assert torch.equal(y, torch.stack([b for _, b in items]))
     assert x.dtype == torch.float32 and x.min() >= -1 and x.max() <= 1
     assert torch.equal(ds.tensors()[0][idx], x)
 

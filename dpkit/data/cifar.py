@@ -30,9 +30,9 @@ _HOW = ("pass --data-root DIR holding cifar-10-batches-py/ (from "
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles dicts of NumPy arrays and nothing else."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    _ALLOWED = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray")
+                for n in ("_reconstruct", "scalar")}
+    _ALLOWED |= {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str):  # noqa: D102
         if (module, name) not in self._ALLOWED:
