@@ -51,7 +51,7 @@ def memorization_distance(generated: torch.Tensor, training: torch.Tensor, *,
     g, t = _normalized_nonzero(generated), _normalized_nonzero(training)  # (N', D), (M', D)
     mins = []
     for start in range(0, g.shape[0], chunk):
-        d = 1.0 - (g[start:start + chunk] @ t.T).abs()  # (n, M')
+        d = (1.0 - (g[start:start + chunk] @ t.T).abs()).clamp_(min=0.0)  # (n, M'); no -1e-17
         mins.append(d.min(dim=1).values)  # nearest training example per generated sample
     return float(torch.cat(mins).mean())
 
