@@ -15,6 +15,7 @@ from dpkit.commands.privacy import privacy
 from dpkit.commands.sample import sample_command
 from dpkit.commands.train_gan import train_gan_command
 from dpkit.commands.train_classifier import train_classifier_command
+from dpkit.commands.evaluate import evaluate
 from dpkit.errors import DPKitError
 
 __all__ = ["cli", "main"]
@@ -72,6 +73,7 @@ cli.add_command(privacy)
 cli.add_command(train_gan_command)
 cli.add_command(sample_command)
 cli.add_command(train_classifier_command)
+cli.add_command(evaluate)
 
 
 def main() -> None:
