@@ -16,6 +16,7 @@ from dpkit.commands.sample import sample_command
 from dpkit.commands.train_gan import train_gan_command
 from dpkit.commands.train_classifier import train_classifier_command
 from dpkit.commands.evaluate import evaluate
+from dpkit.commands.evaluate_generative import register_generative_metrics
 from dpkit.errors import DPKitError
 
 __all__ = ["cli", "main"]
@@ -74,6 +75,7 @@ cli.add_command(train_gan_command)
 cli.add_command(sample_command)
 cli.add_command(train_classifier_command)
 cli.add_command(evaluate)
+register_generative_metrics()  # fid, kid, prc, mifid in `dpkit evaluate`
 
 
 def main() -> None:

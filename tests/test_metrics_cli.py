@@ -8,19 +8,15 @@ import urllib.error
 import pytest
 import torch
 
-from dpkit.commands.evaluate_generative import evaluate_generative
-
 KEYS = {"fid", "kid_mean", "kid_std", "precision", "recall", "mifid", "memorization_distance",
         "memorization_distance_thresholded", "features", "num_samples"}
 
 
 def _cli():
-    """The command as the dpkit CLI runs it (errors -> one line, exit 2)."""
-    from dpkit.cli import _Group, cli
+    """``dpkit evaluate`` as the dpkit CLI runs it (errors -> one line, exit 2)."""
+    from dpkit.cli import cli
 
-    if "evaluate" in cli.commands:
-        return cli, ["evaluate"]
-    return _Group(commands={"evaluate-generative": evaluate_generative}), ["evaluate-generative"]
+    return cli, ["evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +86,8 @@ def test_missing_inception_weights_offline_exit_2_one_line(runs, cli_runner, mon
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--metric", "fid,accuracy"], "not a generative metric"),
+    (["--metric", "fid,nope"], "unknown metric 'nope'"),
+    (["--metric", "kid", "--num-samples", "1"], "--num-samples"),
     (["--metric", "mifid", "--mifid-threshold", "0"], "--mifid-threshold"),
     (["--metric", "fid", "--features", "vgg"], "--features"),
 ])

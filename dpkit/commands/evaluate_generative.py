@@ -2,7 +2,8 @@
 
 Used by ``dpkit evaluate RUN --metric fid,kid,prc,mifid``: :func:`run_generative` does the work
 (and writes ``evaluation-generative.json`` plus one line of ``evaluations.jsonl`` into the run
-directory); :func:`generative_options` adds its options to a click command.
+directory); :func:`register_generative_metrics` adds the metrics and :func:`generative_options`
+to ``dpkit evaluate``'s metric registry (``dpkit/commands/evaluate.py``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from typing import Any, Callable
 
 import click
 
-from dpkit.commands.options import device_option, emit, json_option, seed_option
 from dpkit.engine import open_run_dir, resolve_device
 from dpkit.metrics import (GENERATIVE_METRICS, GenerativeEvalConfig, GenerativeEvaluation,
                            evaluate_gan_run, parse_features)
 from dpkit.metrics.generative import EVALUATION_FILE, EVALUATIONS_LOG
 
 __all__ = ["GENERATIVE_METRICS", "generative_options", "run_generative", "generative_text",
-           "evaluate_generative"]
+           "generative_evaluator", "register_generative_metrics"]
 
 F = Callable[..., Any]
 
@@ -98,20 +98,18 @@ def generative_text(result: GenerativeEvaluation) -> str:
     return "\n".join(lines)
 
 
-@click.command("evaluate-generative")
-@click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("--metric", "metric", default="fid", show_default=True,
-              help=f"Comma-separated metrics: {','.join(GENERATIVE_METRICS)}.")
-@generative_options
-@seed_option
-@device_option
-@json_option
-def evaluate_generative(run: str, metric: str, as_json: bool, **kw: Any) -> None:
-    """FID, KID, precision/recall and MiFID of a train-gan run's generator.
+def generative_evaluator(run: str, names: tuple[str, ...],
+                         options: dict[str, Any]) -> tuple[GenerativeEvaluation, str]:
+    """``dpkit evaluate``'s evaluator for fid, kid, prc and mifid (train-gan runs)."""
+    keys = ("features", "inception_weights", "num_samples", "reference", "mifid_threshold",
+            "cache_dir", "no_cache", "batch_size", "seed", "device")
+    result = run_generative(run, names, **{k: options[k] for k in keys})
+    return result, generative_text(result)
 
-    \b
-    dpkit evaluate RUN --metric fid,mifid --features classifier:runs/clf --num-samples 2000
-    """
-    metrics = tuple(m.strip() for m in metric.split(",") if m.strip())
-    result = run_generative(run, metrics, **kw)
-    emit(result.to_dict(), as_json=as_json, text=lambda: generative_text(result))
+
+def register_generative_metrics() -> None:
+    """Add fid, kid, prc and mifid (and their options) to ``dpkit evaluate`` (idempotent)."""
+    from dpkit.commands.evaluate import METRICS, register_metric
+
+    if "fid" not in METRICS:
+        register_metric(GENERATIVE_METRICS, generative_evaluator, options=generative_options)
