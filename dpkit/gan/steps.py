@@ -1,0 +1,140 @@
+"""One discriminator step and one generator step of DP-GAN training.
+
+The discriminator's loss is ``L = BCE(D(real), 1) + BCE(D(fake), 0)``. Only the first term depends
+on private data, so only its per-example gradients are clipped (norm C) and noised (σC); the
+gradient of the second term (on generated images, which are post-processing of earlier private
+steps) is added without clipping. Each discriminator step draws exactly one Poisson batch and
+charges the accountant exactly once, at q = B/N — unlike running two DP steps, one on real and one
+on fake data, which double-charges privacy (Opacus issue #418). The noisy sum is divided by the
+expected batch size B, so one real example moves the update by at most C/B and the Gaussian
+mechanism's sensitivity is C, as in DP-SGD (Abadi et al. 2016, arXiv:1607.00133).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from dpkit.engine import PrivateSetup
+from dpkit.errors import PrivacyViolation
+
+__all__ = ["DStepStats", "discriminator_step", "generator_step", "real_loss"]
+
+
+@dataclass(frozen=True)
+class DStepStats:
+    """Diagnostics of one discriminator step (real-data values are NOT covered by ε)."""
+
+    loss_real: float
+    loss_fake: float
+    d_real: float  # mean sigmoid(D(real))
+    d_fake: float  # mean sigmoid(D(fake))
+    real_size: int
+
+
+def real_loss(logits: torch.Tensor) -> torch.Tensor:
+    """BCE-with-logits of real examples against label 1, mean over the batch; 0 for an empty one."""
+    if logits.shape[0] == 0:
+        return logits.sum()  # empty Poisson batch: zero loss, zero-size per-example gradients
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def _fake_loss(logits: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+def _hooks(setup: PrivateSetup, enabled: bool) -> None:
+    if setup.private:
+        (setup.model.enable_hooks if enabled else setup.model.disable_hooks)()
+
+
+def _stats(out_real: torch.Tensor, out_fake: torch.Tensor, loss_real: torch.Tensor,
+           loss_fake: torch.Tensor) -> DStepStats:
+    n = out_real.shape[0]
+    return DStepStats(loss_real=float(loss_real.detach()) if n else float("nan"),
+                      loss_fake=float(loss_fake.detach()),
+                      d_real=float(torch.sigmoid(out_real).mean()) if n else float("nan"),
+                      d_fake=float(torch.sigmoid(out_fake).mean()), real_size=n)
+
+
+def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tensor) -> DStepStats:
+    """One discriminator update on a freshly drawn real batch and a generated batch.
+
+    Args:
+        setup: the discriminator's private setup (``make_private`` with it, or DP off).
+        fake: generated images (B, C, H, W), detached from the generator.
+        real: the batch the setup's loader just yielded (b, C, H, W); b may be 0 (Poisson).
+
+    Returns:
+        Losses and mean discriminator outputs of this step.
+
+    Raises:
+        PrivacyViolation: if the optimizer did not take exactly one accounted noisy step.
+    """
+    d, opt = setup.model, setup.optimizer
+    opt.zero_grad(set_to_none=True)
+    if not setup.private:
+        out_real, out_fake = d(real), d(fake)
+        loss_real, loss_fake = real_loss(out_real), _fake_loss(out_fake)
+        (loss_real + loss_fake).backward()
+        opt.step()
+        return _stats(out_real.detach(), out_fake.detach(), loss_real, loss_fake)
+
+    params = [p for p in d.parameters() if p.requires_grad]
+    _hooks(setup, False)  # generated images: plain gradient, no per-example gradients
+    try:
+        out_fake = d(fake)  # (B,)
+        loss_fake = _fake_loss(out_fake)
+        fake_grads = torch.autograd.grad(loss_fake, params)
+    finally:
+        _hooks(setup, True)
+    out_real = d(real)  # (b,)
+    loss_real = real_loss(out_real)
+    loss_real.backward()  # per-example gradients of the real term -> p.grad_sample
+    before = setup.steps_taken
+    # clip each example to C, sum, add N(0, σ²C²), divide by B; charges the accountant once
+    if not opt.pre_step() or setup.steps_taken != before + 1:
+        raise PrivacyViolation("the discriminator's noisy step was skipped or not accounted; "
+                               "do not use --physical-batch-size or gradient accumulation with "
+                               "train-gan")
+    with torch.no_grad():
+        for p, g in zip(params, fake_grads):
+            p.grad.add_(g)  # + ∇ mean_i BCE(D(fake_i), 0): no private data, no clipping
+    opt.original_optimizer.step()
+    opt.zero_grad(set_to_none=True)  # drop per-example gradients before anything else runs
+    return _stats(out_real.detach(), out_fake.detach(), loss_real, loss_fake)
+
+
+def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
+                   fake: torch.Tensor) -> float:
+    """One generator update through the discriminator (non-saturating loss, BCE(D(G(z)), 1)).
+
+    The discriminator's hooks are off (no per-example gradients), only the generator's
+    gradients are computed, and the discriminator's gradients are cleared afterwards.
+
+    Args:
+        setup: the discriminator's setup.
+        g_optimizer: the generator's optimizer.
+        fake: generated images G(z) (B, C, H, W), still attached to the generator's graph (it may
+            be the batch the discriminator step just saw, detached there, as in DCGAN).
+
+    Returns:
+        The generator loss.
+    """
+    g_params = [p for group in g_optimizer.param_groups for p in group["params"]
+                if p.requires_grad]
+    g_optimizer.zero_grad(set_to_none=True)
+    _hooks(setup, False)
+    try:
+        out = setup.model(fake)  # (B,)
+        loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        grads = torch.autograd.grad(loss, g_params)
+    finally:
+        _hooks(setup, True)
+        setup.optimizer.zero_grad(set_to_none=True)
+    for p, g in zip(g_params, grads):
+        p.grad = g
+    g_optimizer.step()
+    return float(loss.detach())

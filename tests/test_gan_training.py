@@ -1,0 +1,107 @@
+"""DP-GAN training runs on digits: outputs, separation, resume, loading and sampling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dpkit.data import DataOptions, load_dataset
+from dpkit.engine import PrivacyConfig, compute_epsilon, create_run_dir
+from dpkit.gan import GANConfig, export_npz, export_png, generate, load_gan, train_gan
+
+DATA = DataOptions(image_size=28, subset=256)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_dataset("digits", DATA)
+
+
+def _config(**kw) -> GANConfig:
+    base = dict(dataset="digits", data=DATA, privacy=PrivacyConfig(noise_multiplier=1.0),
+                latent_dim=16, g_width=8, d_width=8, epochs=2, batch_size=32, seed=3)
+    return GANConfig(**(base | kw))
+
+
+def test_private_run_writes_the_contract_and_accounts_every_step(tmp_path, bundle):
+    cfg = _config()
+    run = create_run_dir("train-gan", tmp_path / "run")
+    result = train_gan(cfg, run, bundle=bundle)
+    steps = 2 * (256 // 32)
+    assert result.steps == steps and result.report.steps == steps and result.train_size == 256
+    expected = compute_epsilon(sample_rate=32 / 256, noise_multiplier=1.0, steps=steps,
+                               delta=1e-5, accountant="prv")
+    assert result.report.epsilon == pytest.approx(expected, rel=1e-6)
+    for name in ("config.json", "split.json", "privacy.json", "metrics.jsonl", "checkpoint.pt",
+                 "samples/epoch_001.png", "samples/epoch_002.png"):
+        assert run.file(name).is_file(), name
+    assert GANConfig.from_dict(run.config) == cfg
+    assert run.read_json("privacy.json")["steps"] == steps
+    metrics = run.read_metrics()
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert metrics[0]["epsilon"] < metrics[1]["epsilon"] == pytest.approx(expected, rel=1e-6)
+    assert Image.open(run.file("samples/epoch_002.png")).size == (8 * 28 + 18, 8 * 28 + 18)
+
+
+def test_loaded_generator_samples_right_shape_and_range(tmp_path, bundle):
+    run = create_run_dir("train-gan", tmp_path / "run")
+    train_gan(_config(epochs=1), run, bundle=bundle)
+    gan = load_gan(run.path)
+    assert gan.latent_dim == 16 and gan.epoch == 1 and not gan.generator.training
+    assert gan.bundle.train_indices.tolist() == bundle.train_indices.tolist()
+    images = generate(gan.generator, 70, latent_dim=16, seed=5, batch_size=32)
+    assert images.shape == (70, 1, 28, 28) and images.dtype == torch.float32
+    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
+    torch.testing.assert_close(images, generate(gan.generator, 70, latent_dim=16, seed=5))
+    assert not torch.equal(images, generate(gan.generator, 70, latent_dim=16, seed=6))
+    paths = export_png(images[:3], tmp_path / "png")
+    assert [p.name for p in paths] == ["000000.png", "000001.png", "000002.png"]
+    assert np.asarray(Image.open(paths[0])).shape == (28, 28)
+    arr = np.load(export_npz(images, tmp_path / "s.npz"))["images"]
+    assert arr.shape == (70, 1, 28, 28) and arr.dtype == np.uint8
+
+
+def test_discriminator_separates_real_from_fake(tmp_path, bundle):
+    cfg = _config(privacy=PrivacyConfig(enabled=False), epochs=2, d_width=16)
+    result = train_gan(cfg, create_run_dir("train-gan", tmp_path / "run"), bundle=bundle)
+    assert math.isinf(result.report.epsilon)
+    for record in result.history:
+        assert record["d_real"] > record["d_fake"]
+        assert record["d_loss_real"] < math.log(2) or record["d_loss_fake"] < math.log(2)
+    gan = load_gan(tmp_path / "run")
+    real = bundle.test.tensors()[0][:128]
+    fake = generate(gan.generator, 128, latent_dim=16, seed=0)
+    with torch.no_grad():
+        assert torch.sigmoid(gan.discriminator(real)).mean() > torch.sigmoid(
+            gan.discriminator(fake)).mean()
+
+
+def test_resume_equals_uninterrupted(tmp_path, bundle):
+    full = create_run_dir("train-gan", tmp_path / "full")
+    a = train_gan(_config(epochs=2), full, bundle=bundle)
+    part = create_run_dir("train-gan", tmp_path / "part")
+    train_gan(_config(epochs=1), part, bundle=bundle)
+    b = train_gan(_config(epochs=2), part, bundle=bundle, resume=True)
+    assert b.report.epsilon == a.report.epsilon and b.steps == a.steps
+    sa = torch.load(full.file("checkpoint.pt"), weights_only=False)
+    sb = torch.load(part.file("checkpoint.pt"), weights_only=False)
+    for name in ("generator", "discriminator"):
+        for key, value in sa["models"][name].items():
+            torch.testing.assert_close(sb["models"][name][key], value, rtol=0, atol=0)
+    assert [m["epoch"] for m in part.read_metrics()] == [1, 2]
+    assert part.read_metrics()[1]["g_loss"] == full.read_metrics()[1]["g_loss"]
+
+
+def test_config_rejects_bad_values():
+    from dpkit.errors import DPKitError
+
+    with pytest.raises(DPKitError, match="betas"):
+        _config(betas=(0.5, 1.5))
+    with pytest.raises(DPKitError, match="ghost"):
+        _config(privacy=PrivacyConfig(noise_multiplier=1.0, grad_sample_mode="ghost"))
+    with pytest.raises(DPKitError, match="physical"):
+        _config(privacy=PrivacyConfig(noise_multiplier=1.0, max_physical_batch_size=8))
