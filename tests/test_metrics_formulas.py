@@ -134,6 +134,19 @@ def test_memorization_distance_matches_torchmetrics_in_the_kaggle_direction():
     assert abs(ours - swapped) > 1e-3
 
 
+def test_memorization_distance_is_the_same_in_small_blocks():
+    gen, train = torch.randn(37, 6), torch.randn(50, 6)
+    assert memorization_distance(gen, train, max_entries=60) == \
+        pytest.approx(memorization_distance(gen, train), rel=1e-12)
+
+
+def test_public_api_imports():
+    import dpkit.metrics
+
+    for name in dpkit.metrics.__all__:
+        assert getattr(dpkit.metrics, name) is not None
+
+
 def test_threshold_and_mifid_arithmetic():
     assert threshold_distance(0.05, 0.1) == 0.05 and threshold_distance(0.1, 0.1) == 1.0
     r = mifid(10.0, 0.05, eps=0.1)

@@ -40,15 +40,16 @@ def _normalized_nonzero(features: torch.Tensor) -> torch.Tensor:
 
 
 def memorization_distance(generated: torch.Tensor, training: torch.Tensor, *,
-                          chunk: int = 2048) -> float:
+                          max_entries: int = 2 ** 24) -> float:
     """Mean over generated i of min over training j of 1 - |cos(g_i, t_j)|.
 
     Args:
         generated: features of generated samples (N, D).
         training: features of the generator's training set (M, D).
-        chunk: generated rows per matrix product (bounds memory to chunk x M).
+        max_entries: bound on the distance-matrix block in memory (float64 entries).
     """
     g, t = _normalized_nonzero(generated), _normalized_nonzero(training)  # (N', D), (M', D)
+    chunk = max(1, max_entries // t.shape[0])
     mins = []
     for start in range(0, g.shape[0], chunk):
         d = (1.0 - (g[start:start + chunk] @ t.T).abs()).clamp_(min=0.0)  # (n, M'); no -1e-17
