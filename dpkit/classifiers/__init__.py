@@ -1,6 +1,8 @@
 """Classifiers: models, PGD/FGSM, public-data BatchNorm, DP training, robust and certified accuracy."""
 
 from dpkit.classifiers.adversarial import PGDConfig, fgsm_attack, no_grad_sample, pgd_attack
+from dpkit.classifiers.evaluate_run import (CLASSIFIER_METRICS, ClassifierEvalConfig,
+                                            ClassifierEvaluation, evaluate_classifier_run)
 from dpkit.classifiers.evaluation import (RobustResult, evaluate_accuracy, predict,
                                           robust_accuracy, robust_curve)
 from dpkit.classifiers.loading import LoadedClassifier, load_classifier
@@ -15,7 +17,8 @@ from dpkit.classifiers.training import (OPTIMIZERS, ClassifierConfig, FitResult,
                                         make_optimizer)
 
 __all__ = [
-    "ABSTAIN", "ARCHITECTURES", "NORMS", "OPTIMIZERS",
+    "ABSTAIN", "ARCHITECTURES", "CLASSIFIER_METRICS", "NORMS", "OPTIMIZERS",
+    "ClassifierEvalConfig", "ClassifierEvaluation", "evaluate_classifier_run",
     "Certificate", "CertifiedResult", "ChannelAffine", "ClassifierConfig", "FitResult",
     "GroupNormResNet", "LoadedClassifier", "MLP", "ModelConfig", "PGDConfig", "PublicBatchNorm",
     "PublicNorm", "RobustResult", "TrainResult", "TramerBonehCNN", "WSConv2d",
