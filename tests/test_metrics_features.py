@@ -226,3 +226,7 @@ def test_inception_weights_from_a_path(monkeypatch, tmp_path):
     torch.save({"fc.weight": torch.zeros(3)}, bad)
     with pytest.raises(DPKitError, match="does not hold inception weights"):
         build_extractor(parse_features("inception", inception_weights=bad))
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    with pytest.raises(DPKitError, match="does not hold inception weights"):
+        build_extractor(parse_features("inception", inception_weights=text))

@@ -16,6 +16,7 @@ maps them back to dpkit's float [-1, 1] range and to the classifier's channels a
 from __future__ import annotations
 
 import hashlib
+import pickle
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,13 +216,15 @@ def build_extractor(spec: FeatureSpec, *, device: torch.device | str = "cpu") ->
     """Create the torch-fidelity feature extractor for ``spec`` on ``device``."""
     register_extractors()
     device = torch.device(device)
+    if device.type != "cuda":  # torch-fidelity moves batches to CUDA or leaves them on the CPU
+        device = torch.device("cpu")
     try:
         extractor = create_feature_extractor(spec.extractor_name, [spec.layer], cuda=False,
                                              verbose=False,
                                              feature_extractor_weights_path=str(spec.source))
-    except RuntimeError as exc:  # state-dict mismatch: wrong file
-        raise DPKitError(f"{spec.source} does not hold {spec.name} weights "
-                         f"({str(exc).splitlines()[0]})") from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:  # not the right weights file
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DPKitError(f"{spec.source} does not hold {spec.name} weights ({first})") from None
     return extractor.to(device)
 
 
