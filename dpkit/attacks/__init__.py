@@ -11,6 +11,10 @@ from dpkit.attacks.inversion import (InversionConfig, invert_gradient, observed_
                                      total_variation)
 from dpkit.attacks.kkt import (KKTConfig, KKTResult, binary_margin, check_homogeneous,
                                kkt_reconstruct)
+from dpkit.attacks.membership import (LiRAConfig, LiRAResult, classifier_shadow_fit, lira_attack,
+                                      lira_scores, logit_confidence, loss_attack,
+                                      membership_split, per_example_loss, shadow_assignment,
+                                      train_shadow_confidences)
 from dpkit.attacks.plots import grid_png, roc_png
 from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, attack_metrics, auc,
                                   roc_curve, tpr_at_fpr)
@@ -20,5 +24,7 @@ __all__ = [
     "tpr_at_fpr", "Match", "match_to_training", "pairwise_ssim", "psnr", "ssim", "grid_png",
     "roc_png", "InversionConfig", "invert_gradient", "observed_gradient", "total_variation",
     "KKTConfig", "KKTResult", "binary_margin", "check_homogeneous", "kkt_reconstruct",
-    "rescale_per_image",
+    "rescale_per_image", "LiRAConfig", "LiRAResult", "classifier_shadow_fit", "lira_attack",
+    "lira_scores", "logit_confidence", "loss_attack", "membership_split", "per_example_loss",
+    "shadow_assignment", "train_shadow_confidences",
 ]
