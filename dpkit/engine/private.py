@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 from opacus.accountants import IAccountant, create_accountant
-from opacus.grad_sample import GradSampleModule
+from opacus.grad_sample.gsm_base import AbstractGradSampleModule
 from opacus.grad_sample.utils import wrap_model
 from opacus.optimizers import DPOptimizer, get_optimizer_class
 from opacus.utils.batch_memory_manager import BatchMemoryManager
@@ -53,8 +53,9 @@ def validate_private_model(model: nn.Module) -> None:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The user's module inside an Opacus GradSampleModule (or the module itself)."""
-    return model._module if isinstance(model, GradSampleModule) else model
+    """The user's module inside an Opacus grad-sample wrapper, ghost-clipping one included
+    (or the module itself)."""
+    return model._module if isinstance(model, AbstractGradSampleModule) else model
 
 
 def _generator(device: torch.device | str, seed: int | None) -> torch.Generator:
