@@ -37,13 +37,14 @@ def _fake(n: int = B) -> torch.Tensor:
         return Generator(latent_dim=Z, channels=1, image_size=28, width=8)(torch.randn(n, Z))
 
 
-def test_accountant_charged_once_per_discriminator_step(tiny_data):
+@pytest.mark.parametrize("clip_fake", [True, False])
+def test_accountant_charged_once_per_discriminator_step(tiny_data, clip_fake):
     setup = _setup(tiny_data, sigma=1.0)
     g = Generator(latent_dim=Z, channels=1, image_size=28, width=8)
     g_opt = torch.optim.Adam(g.parameters())
     k = 0
     for real, _ in setup.loader:
-        discriminator_step(setup, _fake(), real)
+        discriminator_step(setup, _fake(), real, clip_fake=clip_fake)
         generator_step(setup, g_opt, g(torch.randn(B, Z)))
         k += 1
     assert k == N // B
@@ -54,7 +55,24 @@ def test_accountant_charged_once_per_discriminator_step(tiny_data):
     assert all(getattr(p, "grad_sample", None) is None for p in setup.model.parameters())
 
 
-def test_sigma_zero_update_is_mean_of_clipped_real_grads_plus_fake_grad(tiny_data):
+def _clipped_sum(model, images, label: float, clip: float) -> tuple[list, list]:
+    """Naive loop: sum over examples of per-example gradients clipped to ``clip``, and norms."""
+    params = list(model.parameters())
+    total = [torch.zeros_like(p) for p in params]
+    norms = []
+    for i in range(images.shape[0]):
+        out = model(images[i:i + 1])
+        grads = torch.autograd.grad(
+            F.binary_cross_entropy_with_logits(out, torch.full_like(out, label)), params)
+        norm = float(torch.sqrt(sum(g.pow(2).sum() for g in grads)))
+        norms.append(norm)
+        for t, g in zip(total, grads):
+            t += min(1.0, clip / (norm + 1e-6)) * g
+    return total, norms
+
+
+@pytest.mark.parametrize("clip_fake", [True, False])
+def test_sigma_zero_update_is_mean_of_clipped_real_grads_plus_fake_grad(tiny_data, clip_fake):
     clip = 0.05  # small enough that every real example is clipped
     copies: list = []
     setup = _setup(tiny_data, sigma=0.0, clip=clip, sgd=True, copy_to=copies)
@@ -62,30 +80,25 @@ def test_sigma_zero_update_is_mean_of_clipped_real_grads_plus_fake_grad(tiny_dat
     before = [p.detach().clone() for p in setup.module.parameters()]
     real, _ = next(iter(setup.loader))
     fake = _fake()
-    discriminator_step(setup, fake, real)
+    discriminator_step(setup, fake, real, clip_fake=clip_fake)
     update = [b - p.detach() for b, p in zip(before, setup.module.parameters())]  # lr = 1
 
-    params = list(ref.parameters())
-    expected = [torch.zeros_like(p) for p in params]
-    norms = []
-    for i in range(real.shape[0]):  # naive loop over real examples
-        out = ref(real[i:i + 1])
-        grads = torch.autograd.grad(F.binary_cross_entropy_with_logits(out, torch.ones_like(out)),
-                                    params)
-        norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
-        norms.append(float(norm))
-        factor = min(1.0, clip / (float(norm) + 1e-6))
-        for e, g in zip(expected, grads):
-            e += factor * g / B  # divided by the EXPECTED batch size
-    out = ref(fake)
-    fake_grads = torch.autograd.grad(F.binary_cross_entropy_with_logits(out, torch.zeros_like(out)),
-                                     params)
+    real_sum, norms = _clipped_sum(ref, real, 1.0, clip)
+    if clip_fake:
+        fake_sum, fake_norms = _clipped_sum(ref, fake, 0.0, clip)
+        fake_term = [f / B for f in fake_sum]  # clipped too, divided by the expected B
+        assert min(fake_norms) > clip
+    else:
+        out = ref(fake)
+        fake_term = torch.autograd.grad(  # unclipped mean over the generated batch
+            F.binary_cross_entropy_with_logits(out, torch.zeros_like(out)), list(ref.parameters()))
     assert min(norms) > clip
-    for u, e, f in zip(update, expected, fake_grads):
-        torch.testing.assert_close(u, e + f, rtol=1e-4, atol=1e-6)
+    for u, r, f in zip(update, real_sum, fake_term):
+        torch.testing.assert_close(u, r / B + f, rtol=1e-4, atol=1e-6)
 
 
-def test_real_example_influence_is_bounded(tiny_data):
+@pytest.mark.parametrize("clip_fake", [True, False])
+def test_real_example_influence_is_bounded(tiny_data, clip_fake):
     """With σ = 0 and SGD(lr=1), changing one real example moves the update by <= 2C/B."""
     clip = 0.05
     real, _ = next(iter(_setup(tiny_data, sigma=0.0, clip=clip, sgd=True).loader))
@@ -98,17 +111,18 @@ def test_real_example_influence_is_bounded(tiny_data):
         x = real.clone()
         x[0] = x[0] * scale
         before = torch.cat([p.detach().flatten().clone() for p in setup.module.parameters()])
-        discriminator_step(setup, fake, x)
+        discriminator_step(setup, fake, x, clip_fake=clip_fake)
         after = torch.cat([p.detach().flatten() for p in setup.module.parameters()])
         updates.append(before - after)
     assert float((updates[0] - updates[1]).norm()) <= 2 * clip / B + 1e-6
 
 
-def test_empty_poisson_batch_still_takes_a_noisy_accounted_step(tiny_data):
+@pytest.mark.parametrize("clip_fake", [True, False])
+def test_empty_poisson_batch_still_takes_a_noisy_accounted_step(tiny_data, clip_fake):
     setup = _setup(tiny_data, sigma=1.0)
     before = [p.detach().clone() for p in setup.module.parameters()]
     next(iter(setup.loader))  # the batch counter allows one step
-    stats = discriminator_step(setup, _fake(), torch.zeros(0, 1, 28, 28))
+    stats = discriminator_step(setup, _fake(), torch.zeros(0, 1, 28, 28), clip_fake=clip_fake)
     assert stats.real_size == 0
     assert setup.report().steps == 1
     assert any(not torch.equal(b, p) for b, p in zip(before, setup.module.parameters()))

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from dpkit.commands.options import (data_options, device_option, emit, fmt_eps, json_option,
+from dpkit.commands.options import (data_options, device_option, emit, json_option,
                                     out_option, parse_int_list, privacy_config_from,
                                     privacy_options, quiet_option, seed_option)
 from dpkit.data import DataOptions
@@ -45,7 +45,8 @@ def _config(kw: dict[str, Any]) -> GANConfig:
                      latent_dim=kw["latent_dim"], g_width=kw["g_width"], d_width=kw["d_width"],
                      epochs=kw["epochs"] if kw["epochs"] is not None else GANConfig.epochs,
                      batch_size=kw["batch_size"], lr_d=kw["lr_d"], lr_g=kw["lr_g"],
-                     betas=_betas(kw["betas"]), d_steps=kw["d_steps"], seed=kw["seed"])
+                     betas=_betas(kw["betas"]), d_steps=kw["d_steps"],
+                     clip_fake=kw["clip_fake"], seed=kw["seed"])
 
 
 def _text(result: GANResult) -> str:
@@ -57,8 +58,6 @@ def _text(result: GANResult) -> str:
                      f"G loss = {last['g_loss']:.3f}; samples in "
                      f"{result.run_dir}/samples/epoch_{result.epochs:03d}.png")
     lines.append("privacy: " + result.report.summary())
-    if result.report.private:
-        lines.append(f"epsilon = {fmt_eps(result.report.epsilon)}")
     return "\n".join(lines)
 
 
@@ -80,6 +79,9 @@ def _text(result: GANResult) -> str:
 @click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas of both.")
 @click.option("--d-steps", type=int, default=1, show_default=True,
               help="Discriminator steps per generator step.")
+@click.option("--clip-fake/--no-clip-fake", default=True, show_default=True,
+              help="Clip generated examples' gradients at C too (no noise), so the real and "
+                   "generated halves of the discriminator loss stay balanced.")
 @privacy_options
 @out_option
 @click.option("--resume", type=click.Path(file_okay=False), default=None,

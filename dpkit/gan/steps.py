@@ -1,9 +1,10 @@
 """One discriminator step and one generator step of DP-GAN training.
 
 The discriminator's loss is ``L = BCE(D(real), 1) + BCE(D(fake), 0)``. Only the first term depends
-on private data, so only its per-example gradients are clipped (norm C) and noised (σC); the
-gradient of the second term (on generated images, which are post-processing of earlier private
-steps) is added without clipping. Each discriminator step draws exactly one Poisson batch and
+on private data, so only its per-example gradients need clipping (norm C) and noise (σC); the
+second term (on generated images, which are post-processing of earlier private steps) is added
+without noise, clipped per example by default only to keep the two terms on the same scale.
+Each discriminator step draws exactly one Poisson batch and
 charges the accountant exactly once, at q = B/N — unlike running two DP steps, one on real and one
 on fake data, which double-charges privacy (Opacus issue #418). The noisy sum is divided by the
 expected batch size B, so one real example moves the update by at most C/B and the Gaussian
@@ -59,13 +60,23 @@ def _stats(out_real: torch.Tensor, out_fake: torch.Tensor, loss_real: torch.Tens
                       d_fake=float(torch.sigmoid(out_fake).mean()), real_size=n)
 
 
-def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tensor) -> DStepStats:
+def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tensor, *,
+                       clip_fake: bool = True) -> DStepStats:
     """One discriminator update on a freshly drawn real batch and a generated batch.
+
+    Private update, with per-example clipping ``clip_C(g) = g * min(1, C / ||g||)``:
+    ``(Σ_real clip_C(∇ℓ_i) + N(0, σ²C²I)) / B + fake term``, where the fake term is
+    ``Σ_fake clip_C(∇ℓ_j) / B`` (``clip_fake``, the default) or the unclipped
+    ``∇ mean_j ℓ_j``. Clipping the generated half changes nothing for privacy; it keeps both
+    halves on the same scale (per-example gradient norms of a fresh DCGAN discriminator are
+    ~40, so with C = 1 an unclipped generated half outweighs the real half ~40 times and the
+    discriminator learns to call everything fake).
 
     Args:
         setup: the discriminator's private setup (``make_private`` with it, or DP off).
         fake: generated images (B, C, H, W), detached from the generator.
         real: the batch the setup's loader just yielded (b, C, H, W); b may be 0 (Poisson).
+        clip_fake: clip the generated examples' gradients per example too (no noise).
 
     Returns:
         Losses and mean discriminator outputs of this step.
@@ -83,25 +94,35 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         return _stats(out_real.detach(), out_fake.detach(), loss_real, loss_fake)
 
     params = [p for p in d.parameters() if p.requires_grad]
-    _hooks(setup, False)  # generated images: plain gradient, no per-example gradients
-    try:
-        out_fake = d(fake)  # (B,)
-        loss_fake = _fake_loss(out_fake)
-        fake_grads = torch.autograd.grad(loss_fake, params)
-    finally:
-        _hooks(setup, True)
-    out_real = d(real)  # (b,)
-    loss_real = real_loss(out_real)
-    loss_real.backward()  # per-example gradients of the real term -> p.grad_sample
+    b = real.shape[0]
+    fake_grads = None
+    if clip_fake:  # one per-example pass over real and generated examples (GroupNorm: no mixing)
+        out = d(torch.cat([real, fake]))  # (b + B,)
+        out_real, out_fake = out[:b], out[b:]
+        labels = torch.cat([torch.ones_like(out_real), torch.zeros_like(out_fake)])
+        loss = F.binary_cross_entropy_with_logits(out, labels)  # per-example grads: ∇ℓ_i
+        loss_real, loss_fake = real_loss(out_real), _fake_loss(out_fake)
+    else:
+        _hooks(setup, False)  # generated images: plain gradient, no per-example gradients
+        try:
+            out_fake = d(fake)  # (B,)
+            loss_fake = _fake_loss(out_fake)
+            fake_grads = torch.autograd.grad(loss_fake, params)
+        finally:
+            _hooks(setup, True)
+        out_real = d(real)  # (b,)
+        loss = loss_real = real_loss(out_real)
+    loss.backward()  # per-example gradients -> p.grad_sample
     before = setup.steps_taken
     # clip each example to C, sum, add N(0, σ²C²), divide by B; charges the accountant once
     if not opt.pre_step() or setup.steps_taken != before + 1:
         raise PrivacyViolation("the discriminator's noisy step was skipped or not accounted; "
                                "do not use --physical-batch-size or gradient accumulation with "
                                "train-gan")
-    with torch.no_grad():
-        for p, g in zip(params, fake_grads):
-            p.grad.add_(g)  # + ∇ mean_i BCE(D(fake_i), 0): no private data, no clipping
+    if fake_grads is not None:
+        with torch.no_grad():
+            for p, g in zip(params, fake_grads):
+                p.grad.add_(g)  # + ∇ mean_j BCE(D(fake_j), 0): no private data, no clipping
     opt.original_optimizer.step()
     opt.zero_grad(set_to_none=True)  # drop per-example gradients before anything else runs
     return _stats(out_real.detach(), out_fake.detach(), loss_real, loss_fake)

@@ -43,6 +43,8 @@ class GANConfig:
         lr_d, lr_g: Adam learning rates.
         betas: Adam betas of both optimizers.
         d_steps: discriminator steps per generator step.
+        clip_fake: also clip the generated examples' per-example gradients at C (no noise; keeps
+            the real and generated halves of the loss balanced). False adds that half unclipped.
         seed: seeds models, sampling, noise and latents.
     """
 
@@ -58,6 +60,7 @@ class GANConfig:
     lr_g: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     d_steps: int = 1
+    clip_fake: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -92,7 +95,8 @@ class GANConfig:
             "model": {"latent_dim": self.latent_dim, "g_width": self.g_width,
                       "d_width": self.d_width},
             "training": {"epochs": self.epochs, "batch_size": self.batch_size, "lr_d": self.lr_d,
-                         "lr_g": self.lr_g, "betas": list(self.betas), "d_steps": self.d_steps},
+                         "lr_g": self.lr_g, "betas": list(self.betas), "d_steps": self.d_steps,
+                         "clip_fake": self.clip_fake},
             "seed": self.seed,
         }
 
@@ -149,7 +153,8 @@ def _epoch(setup: PrivateSetup, generator: torch.nn.Module, g_opt: torch.optim.O
             z = torch.randn(cfg.batch_size, cfg.latent_dim, device=device)  # (B, Z)
             with torch.set_grad_enabled(g_turn):
                 fake = generator(z)  # (B, C, H, W); reused by the generator step, as in DCGAN
-            stats.append(discriminator_step(setup, fake.detach(), real.to(device)))
+            stats.append(discriminator_step(setup, fake.detach(), real.to(device),
+                                            clip_fake=cfg.clip_fake))
             if g_turn:
                 g_losses.append(generator_step(setup, g_opt, fake))
     return {"d_loss_real": _mean([s.loss_real for s in stats]),
