@@ -5,6 +5,9 @@ them into AUC and TPR at low FPR. Every reconstruction is scored by SSIM/PSNR ag
 training image (:mod:`.image_quality`).
 """
 
+from dpkit.attacks.gan_membership import (LatentSearchConfig, closest_distances,
+                                          discriminator_attack, gan_leaks_attack,
+                                          gan_leaks_latent_attack)
 from dpkit.attacks.image_quality import (Match, match_to_training, pairwise_ssim, psnr,
                                          rescale_per_image, ssim)
 from dpkit.attacks.inversion import (InversionConfig, invert_gradient, observed_gradient,
@@ -26,5 +29,6 @@ __all__ = [
     "KKTConfig", "KKTResult", "binary_margin", "check_homogeneous", "kkt_reconstruct",
     "rescale_per_image", "LiRAConfig", "LiRAResult", "classifier_shadow_fit", "lira_attack",
     "lira_scores", "logit_confidence", "loss_attack", "membership_split", "per_example_loss",
-    "shadow_assignment", "train_shadow_confidences",
+    "shadow_assignment", "train_shadow_confidences", "LatentSearchConfig", "closest_distances",
+    "discriminator_attack", "gan_leaks_attack", "gan_leaks_latent_attack",
 ]
