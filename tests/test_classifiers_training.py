@@ -64,6 +64,16 @@ def test_pgd_and_public_bn_train_privately_in_every_mode(mode):
                          num_classes=10)
     assert fit.report.steps == steps_per_epoch(len(bundle.train), 128)
     assert fit.robust_accuracy is not None and fit.robust_accuracy <= fit.test_accuracy
+    assert not hasattr(fit.model, "_module")  # the user's module, not Opacus's wrapper
+
+
+def test_weight_averaging_is_evaluated_and_returned(digits16):
+    cfg = ClassifierConfig(privacy=PrivacyConfig(noise_multiplier=1.0, delta=1e-4), epochs=2,
+                           batch_size=128, lr=0.5, ema=0.9)
+    fit = fit_classifier(cfg, digits16.train, test=digits16.test, num_classes=10)
+    last = fit.history[-1]
+    assert "test_accuracy_raw" in last
+    assert last["test_accuracy"] == pytest.approx(evaluate_accuracy(fit.model, digits16.test))
 
 
 def test_public_bn_requires_public_data(digits16):
@@ -94,7 +104,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     bundle = load_dataset("digits", DataOptions(image_size=16, subset=600))
     cfg = ClassifierConfig(privacy=PrivacyConfig(noise_multiplier=1.0, delta=1e-4), epochs=3,
                            batch_size=100, lr=0.5, pgd=PGDConfig(eps=0.05, steps=2),
-                           noise_augment=0.1, robust_eval_size=0)
+                           noise_augment=0.1, ema=0.9, robust_eval_size=0)
     full = fit_classifier(cfg, bundle.train, test=bundle.test, num_classes=10)
 
     def stop_after_two(record):

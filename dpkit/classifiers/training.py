@@ -29,6 +29,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from dpkit.classifiers.averaging import WeightAverage
 from dpkit.classifiers.adversarial import PIXEL_SCALE, PGDConfig, no_grad_sample, pgd_attack
 from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.models import ModelConfig, build_model
@@ -57,6 +58,8 @@ class ClassifierConfig:
         adv_fraction: share of each batch replaced by adversarial examples (1.0 = all).
         noise_augment: σ (pixel units) of Gaussian noise added to every training input; trains
             the base classifier for randomized smoothing. 0 = off.
+        ema: decay of an exponential moving average of the weights (0 = off); the averaged
+            weights are evaluated and returned (post-processing: no privacy cost).
         public_batch_size: public examples per step for public-bn statistics.
         robust_eval_size: test examples attacked after training when ``pgd`` is set (0 = none).
         seed: seeds model init, sampling, noise and attacks.
@@ -72,6 +75,7 @@ class ClassifierConfig:
     pgd: PGDConfig | None = None
     adv_fraction: float = 1.0
     noise_augment: float = 0.0
+    ema: float = 0.0
     public_batch_size: int = 256
     robust_eval_size: int = 1000
     seed: int = 0
@@ -85,6 +89,7 @@ class ClassifierConfig:
         require(self.batch_size >= 1, f"--batch-size {self.batch_size} must be >= 1")
         require(0 < self.adv_fraction <= 1, f"--adv-fraction {self.adv_fraction} must be in (0, 1]")
         require(self.noise_augment >= 0, f"--noise-augment {self.noise_augment} must be >= 0")
+        require(0 <= self.ema < 1, f"--ema {self.ema} must be in [0, 1), e.g. 0.999 (0 = off)")
         require(self.public_batch_size >= 1, "--public-batch-size must be >= 1")
         require(self.robust_eval_size >= 0, "robust_eval_size must be >= 0")
 
@@ -94,6 +99,7 @@ class ClassifierConfig:
                 "epochs": self.epochs, "batch_size": self.batch_size,
                 "pgd": self.pgd.to_dict() if self.pgd is not None else None,
                 "adv_fraction": self.adv_fraction, "noise_augment": self.noise_augment,
+                "ema": self.ema,
                 "public_batch_size": self.public_batch_size,
                 "robust_eval_size": self.robust_eval_size}
 
@@ -106,6 +112,7 @@ class ClassifierConfig:
         """Inverse of :meth:`to_dict` (also reads a run's config.json)."""
         t = dict(d["training"])
         pgd = t.pop("pgd")
+        t.setdefault("ema", 0.0)
         return cls(model=ModelConfig.from_dict(d["model"]),
                    privacy=PrivacyConfig.from_dict(d["privacy"]),
                    pgd=PGDConfig(**pgd) if pgd is not None else None, seed=d["seed"], **t)
@@ -221,6 +228,9 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     setup = make_private(model, optimizer, train, cfg.privacy, batch_size=cfg.batch_size,
                          epochs=cfg.epochs, seed=cfg.seed)
+    ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    ema_model = build_model(cfg.model, in_channels=c, image_size=h, num_classes=k).to(device) \
+        if ema is not None else None
     history: list[dict[str, Any]] = []
     start = 0
     if resume:
@@ -230,6 +240,8 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
         start, history = info.epoch, list(info.extra["history"])
         if public_batches is not None:
             public_batches.gen.set_state(info.extra["public_generator"])
+        if ema is not None:
+            ema.load_state_dict(info.extra["ema"])
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         setup.model.train()
@@ -240,22 +252,29 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
                 x, y = x.to(device), y.to(device)
                 total += _private_step(setup, cfg, x, y, public_batches)
                 count += x.shape[0]
+                if ema is not None:
+                    ema.update(setup.module)
         record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1),
                                   "epsilon": setup.epsilon(), "steps": setup.steps_taken}
         if test is not None:
             with no_grad_sample(setup.model):
                 record["test_accuracy"] = evaluate_accuracy(setup.module, test, device=device)
+            if ema is not None:
+                record["test_accuracy_raw"] = record["test_accuracy"]
+                record["test_accuracy"] = evaluate_accuracy(ema.copy_to(ema_model), test,
+                                                            device=device)
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
         if checkpoint is not None:
             extra = {"history": history, "public_generator":
-                     public_batches.gen.get_state() if public_batches is not None else None}
+                     public_batches.gen.get_state() if public_batches is not None else None,
+                     "ema": ema.state_dict() if ema is not None else None}
             save_checkpoint(checkpoint, epoch=epoch, models={"model": setup.model},
                             optimizers={"optimizer": setup.optimizer}, setups={"setup": setup},
                             extra=extra)
         if on_epoch is not None:
             on_epoch(record)
-    module = setup.module.eval()
+    module = setup.module.eval() if ema is None else ema.copy_to(ema_model).eval()
     test_acc = history[-1].get("test_accuracy") if history else None
     robust = None
     if cfg.pgd is not None and test is not None and cfg.robust_eval_size > 0:
