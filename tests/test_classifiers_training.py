@@ -76,6 +76,16 @@ def test_weight_averaging_is_evaluated_and_returned(digits16):
     assert last["test_accuracy"] == pytest.approx(evaluate_accuracy(fit.model, digits16.test))
 
 
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+def test_empty_poisson_batches_still_take_noisy_steps(mode):
+    bundle = load_dataset("digits", DataOptions(image_size=16, subset=40))
+    cfg = ClassifierConfig(model=ModelConfig(arch="mlp", hidden=(16,)), epochs=1, batch_size=1,
+                           privacy=PrivacyConfig(noise_multiplier=1.0, delta=1e-3,
+                                                 grad_sample_mode=mode), lr=0.01)
+    fit = fit_classifier(cfg, bundle.train, num_classes=10)  # q = 1/40: most batches are empty
+    assert fit.report.steps == 40 and math.isfinite(fit.history[0]["loss"])
+
+
 def test_public_bn_requires_public_data(digits16):
     cfg = ClassifierConfig(model=ModelConfig(norm="public-bn"), epochs=1)
     with pytest.raises(DPKitError, match="--public-data"):

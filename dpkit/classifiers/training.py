@@ -181,10 +181,18 @@ def _private_step(setup: PrivateSetup, cfg: ClassifierConfig, x: torch.Tensor, y
                 x_adv = pgd_attack(setup.model, x[:k], y[:k], cfg.pgd)
             x = torch.cat([x_adv, x[k:]])
     setup.optimizer.zero_grad(set_to_none=True)
+    if x.shape[0] == 0 and setup.private and setup.config.grad_sample_mode == "functorch":
+        # vmap cannot run on an empty batch; its per-sample gradients are an empty stack, and
+        # the step still adds the noise (an empty Poisson batch is a valid, charged step)
+        for p in setup.model.parameters():
+            if p.requires_grad:
+                p.grad_sample = p.new_zeros((0, *p.shape))
+        setup.optimizer.step()
+        return 0.0
     loss = setup.criterion(setup.model(x), y)
     loss.backward()
     setup.optimizer.step()
-    return float(loss.detach()) * x.shape[0]
+    return float(loss.detach()) * x.shape[0] if x.shape[0] > 0 else 0.0
 
 
 def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
