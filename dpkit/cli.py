@@ -11,6 +11,7 @@ import warnings
 
 import click
 
+from dpkit.commands.attack import attack
 from dpkit.commands.privacy import privacy
 from dpkit.commands.sample import sample_command
 from dpkit.commands.train_gan import train_gan_command
@@ -75,6 +76,7 @@ cli.add_command(train_gan_command)
 cli.add_command(sample_command)
 cli.add_command(train_classifier_command)
 cli.add_command(evaluate)
+cli.add_command(attack)
 register_generative_metrics()  # fid, kid, prc, mifid in `dpkit evaluate`
 
 
