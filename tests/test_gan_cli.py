@@ -64,6 +64,15 @@ def test_bad_input_is_one_line_exit_2(cli_runner, tmp_path, extra, privacy, need
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
+def test_resume_cannot_stretch_a_calibrated_epsilon(cli_runner, tmp_path):
+    run = tmp_path / "run"
+    res = cli_runner.invoke(cli, ["train-gan", *TINY, "--epsilon", "5", "--out", str(run)])
+    assert res.exit_code == 0, res.output
+    res = cli_runner.invoke(cli, ["train-gan", "--resume", str(run), "--epochs", "3"])
+    assert res.exit_code == 2 and "calibrated" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
 def test_refuses_non_empty_out_and_missing_runs(cli_runner, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")

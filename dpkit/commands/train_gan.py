@@ -94,21 +94,26 @@ def _text(result: GANResult) -> str:
 def train_gan_command(**kw: Any) -> None:
     """Train a DCGAN whose GroupNorm discriminator is trained with DP-SGD.
 
-    Each discriminator step draws one Poisson batch of real images; only their per-example
-    gradients are clipped and noised, the generated half of the loss is added without noise, and
-    the accountant is charged once per step at q = B/N. The generator is private by
-    post-processing. Every epoch writes a sample grid, metrics and a checkpoint.
+    Each discriminator step draws one Poisson batch of real images; their per-example gradients
+    are clipped and noised, the generated half of the loss is added without noise (clipped at C
+    too unless --no-clip-fake), and the accountant is charged once per step at q = B/N. The
+    generator is private by post-processing. Every epoch writes a sample grid, metrics and a
+    checkpoint.
 
     \b
     dpkit train-gan --dataset digits --no-dp --out runs/gan-digits
     dpkit train-gan --dataset fashion-mnist --epsilon 10 --epochs 5 --json
-    dpkit train-gan --resume runs/gan-digits --epochs 30
+    dpkit train-gan --resume runs/gan-digits --epochs 40
     """
     device, quiet, as_json = resolve_device(kw.pop("device")), kw.pop("quiet"), kw.pop("as_json")
     if kw["resume"] is not None:
         run = open_run_dir(kw["resume"])
         config = GANConfig.from_dict(run.config)
-        if kw["epochs"] is not None:
+        if kw["epochs"] is not None and kw["epochs"] != config.epochs:
+            if config.privacy.enabled and config.privacy.target_epsilon is not None:
+                raise DPKitError(f"--epochs cannot change when resuming {run.path}: its noise was "
+                                 f"calibrated to epsilon={config.privacy.target_epsilon:g} over "
+                                 f"{config.epochs} epochs; resume without --epochs")
             config = GANConfig.from_dict(config.to_dict() | {
                 "training": config.to_dict()["training"] | {"epochs": kw["epochs"]}})
         result = train_gan(config, run, device=device, quiet=quiet or as_json, resume=True)
