@@ -35,15 +35,20 @@ def test_pgd_stays_in_ball_and_range(eps, steps):
     assert x_adv.min() >= -1 and x_adv.max() <= 1
 
 
+@torch.no_grad()
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float(F.cross_entropy(model(x), y))
+
+
 def test_pgd_loss_increases_with_steps_and_beats_fgsm():
     model, (x, y) = _model(), _batch(64)
     losses = []
     for steps in (1, 5, 20):
         x_adv = pgd_attack(model, x, y, PGDConfig(eps=0.1, steps=steps, alpha=0.02,
                                                   random_start=False))
-        losses.append(float(F.cross_entropy(model(x_adv), y)))
-    clean = float(F.cross_entropy(model(x), y))
-    fgsm = float(F.cross_entropy(model(fgsm_attack(model, x, y, 0.1)), y))
+        losses.append(_loss(model, x_adv, y))
+    clean = _loss(model, x, y)
+    fgsm = _loss(model, fgsm_attack(model, x, y, 0.1), y)
     assert clean < losses[0] < losses[1] < losses[2]
     assert fgsm > clean and losses[2] >= fgsm - 1e-4
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import click
@@ -18,9 +19,11 @@ __all__ = ["train_classifier_command"]
 
 
 def _text(r: TrainResult) -> str:
+    privacy = (f"epsilon = {fmt_eps(r.epsilon)} at delta = {r.delta:g} (noise multiplier "
+               f"{r.noise_multiplier:.4g})" if math.isfinite(r.epsilon)
+               else "non-private (epsilon = inf)")
     lines = [f"run directory: {r.run_dir}",
-             f"trained {r.epochs} epochs on {r.train_size} examples; epsilon = {fmt_eps(r.epsilon)}"
-             f" at delta = {r.delta:g} (noise multiplier {r.noise_multiplier:.4g})"]
+             f"trained {r.epochs} epochs on {r.train_size} examples; {privacy}"]
     if r.test_accuracy is not None:
         lines.append(f"test accuracy: {r.test_accuracy:.4f}")
     if r.robust_accuracy is not None:
