@@ -39,6 +39,9 @@ class KKTConfig:
         init_scale: std of the Gaussian initialisation of the candidates.
         min_lambda: λ_min of the prior (λ_j ≥ λ_min keeps every candidate on the margin).
         softplus_beta: steepness of the softplus that replaces ReLU during the search.
+        fit_scale: multiply Σ λ_j y_j ∇θΦ(x_j) by its best global scale (closed form) before
+            comparing with θ, so the result does not depend on the norm training left θ at
+            (the paper instead tunes λ_min and the learning rates per model).
         seed: seeds the initialisation.
     """
 
@@ -49,6 +52,7 @@ class KKTConfig:
     init_scale: float = 0.03
     min_lambda: float = 0.05
     softplus_beta: float = 150.0
+    fit_scale: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -116,7 +120,8 @@ def _smooth(model: nn.Module, beta: float) -> nn.Module:
 
 
 def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfig, *,
-                    device: torch.device | str = "cpu") -> KKTResult:
+                    device: torch.device | str = "cpu",
+                    initial: nn.Module | None = None) -> KKTResult:
     """Search for training images that make the weights a KKT point (Haim et al. 2022).
 
     Args:
@@ -124,6 +129,10 @@ def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfi
         shape: (C, H, W) of one image.
         cfg: search settings.
         device: where to compute.
+        initial: the same network at its initialisation, when the attacker can rebuild it (dpkit
+            seeds it from the run's seed). The search then explains the weight change θ − θ₀
+            instead of θ, which helps when training ended far from the KKT direction (an
+            extension of the paper, whose targets start from a tiny initialisation).
 
     Returns:
         The candidates, their labels and λ, and the final relative KKT residual.
@@ -132,6 +141,8 @@ def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfi
     net = _smooth(model, cfg.softplus_beta).to(device)
     params = list(net.parameters())
     theta = [p.detach().clone() for p in params]
+    if initial is not None:
+        theta = [t - p0.detach().to(t) for t, p0 in zip(theta, initial.parameters())]
     theta_sq = sum(float(t.pow(2).sum()) for t in theta)
     m = 2 * cfg.candidates_per_class
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -145,6 +156,10 @@ def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfi
     for _ in range(cfg.iterations):
         phi = binary_margin(net, x)  # (m,)
         grads = torch.autograd.grad(phi, params, grad_outputs=lam * y / m, create_graph=True)
+        if cfg.fit_scale:  # best global scale of the combination, in closed form
+            dot = sum((t * g).sum() for t, g in zip(theta, grads))
+            alpha = dot / sum(g.pow(2).sum() for g in grads).clamp_min(1e-30)
+            grads = [alpha * g for g in grads]
         kkt = sum((t - g).pow(2).sum() for t, g in zip(theta, grads))
         prior = ((x - 1).relu().pow(2).sum() + (-1 - x).relu().pow(2).sum()
                  + 5 * (cfg.min_lambda - lam).relu().pow(2).sum())

@@ -143,12 +143,12 @@ def run_membership(run_dir: str | Path, opts: MembershipOptions, *, out: str | P
                          f"train-classifier runs use {'/'.join(CLASSIFIER_METHODS)}, for "
                          f"train-gan runs {'/'.join(GAN_METHODS)}")
     t0 = time.perf_counter()
+    dest = _attack_dir(run, f"membership-{opts.method}", out)  # refuse a used --out up front
     if kind == "train-classifier":
         scores, extra = _classifier_scores(run, opts, device, on_shadow)
     else:
         scores, extra = _gan_scores(run, opts, device)
     metrics = [attack_metrics(s) for s in scores]
-    dest = _attack_dir(run, f"membership-{opts.method}", out)
     roc = roc_png({m.method: roc_curve(s) for m, s in zip(metrics, scores)}, dest.file("roc.png"))
     extra = extra | {"seconds": time.perf_counter() - t0}
     result = MembershipRun(metrics=metrics[0], out_dir=dest.path, roc=roc,
@@ -277,13 +277,13 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
         raise DPKitError(f"dpkit attack reconstruct needs a train-classifier run, {run.path} is "
                          f"a '{kind}' run")
     t0 = time.perf_counter()
+    dest = _attack_dir(run, f"reconstruct-{opts.method}", out)  # refuse a used --out up front
     target = load_classifier(run.path, device=device)
     attack = _kkt if opts.method == "kkt" else _inversion
     recon, rescale, extra = attack(target, opts, device)
     train = target.bundle.train.tensors()[0]
     match = match_to_training(recon, train, rescale=rescale)
     order = match.ssim.argsort(descending=True)
-    dest = _attack_dir(run, f"reconstruct-{opts.method}", out)
     shown = order[:opts.grid_size]
     pictures = rescale_per_image(recon.cpu()) if rescale else recon.cpu()
     scale = max(1, 96 // train.shape[-1])
