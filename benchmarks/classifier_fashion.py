@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=4.0)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--ema", type=float, default=0.0)
+    ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--mode", default="ghost", choices=["hooks", "functorch", "ghost"])
     ap.add_argument("--pgd", action="store_true")
     ap.add_argument("--pgd-steps", type=int, default=5, help="PGD steps during training")
@@ -62,6 +63,7 @@ def main() -> None:
             model=ModelConfig(arch="cnn", norm=norm), privacy=privacy, optimizer="sgd",
             lr=args.lr if private else 0.1, momentum=args.momentum, epochs=args.epochs,
             batch_size=args.batch_size if private else 256, ema=args.ema,
+            eval_every=args.eval_every,
             pgd=PGDConfig(eps=0.1, steps=args.pgd_steps) if args.pgd else None, robust_eval_size=0)
         data = DataOptions(subset=args.subset, data_root=args.mnist_root,
                            public="mnist" if args.public_bn else None, public_size=10000)

@@ -68,9 +68,10 @@ def test_pgd_and_public_bn_train_privately_in_every_mode(mode):
 
 
 def test_weight_averaging_is_evaluated_and_returned(digits16):
-    cfg = ClassifierConfig(privacy=PrivacyConfig(noise_multiplier=1.0, delta=1e-4), epochs=2,
-                           batch_size=128, lr=0.5, ema=0.9)
+    cfg = ClassifierConfig(privacy=PrivacyConfig(noise_multiplier=1.0, delta=1e-4), epochs=3,
+                           batch_size=128, lr=0.5, ema=0.9, eval_every=2)
     fit = fit_classifier(cfg, digits16.train, test=digits16.test, num_classes=10)
+    assert ["test_accuracy" in r for r in fit.history] == [False, True, True]
     last = fit.history[-1]
     assert "test_accuracy_raw" in last
     assert last["test_accuracy"] == pytest.approx(evaluate_accuracy(fit.model, digits16.test))

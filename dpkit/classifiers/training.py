@@ -61,6 +61,7 @@ class ClassifierConfig:
         ema: decay of an exponential moving average of the weights (0 = off); the averaged
             weights are evaluated and returned (post-processing: no privacy cost).
         public_batch_size: public examples per step for public-bn statistics.
+        eval_every: evaluate on the test set every this many epochs (and after the last one).
         robust_eval_size: test examples attacked after training when ``pgd`` is set (0 = none).
         seed: seeds model init, sampling, noise and attacks.
     """
@@ -77,6 +78,7 @@ class ClassifierConfig:
     noise_augment: float = 0.0
     ema: float = 0.0
     public_batch_size: int = 256
+    eval_every: int = 1
     robust_eval_size: int = 1000
     seed: int = 0
 
@@ -91,6 +93,7 @@ class ClassifierConfig:
         require(self.noise_augment >= 0, f"--noise-augment {self.noise_augment} must be >= 0")
         require(0 <= self.ema < 1, f"--ema {self.ema} must be in [0, 1), e.g. 0.999 (0 = off)")
         require(self.public_batch_size >= 1, "--public-batch-size must be >= 1")
+        require(self.eval_every >= 1, f"--eval-every {self.eval_every} must be >= 1")
         require(self.robust_eval_size >= 0, "robust_eval_size must be >= 0")
 
     def training_dict(self) -> dict[str, Any]:
@@ -100,7 +103,7 @@ class ClassifierConfig:
                 "pgd": self.pgd.to_dict() if self.pgd is not None else None,
                 "adv_fraction": self.adv_fraction, "noise_augment": self.noise_augment,
                 "ema": self.ema,
-                "public_batch_size": self.public_batch_size,
+                "public_batch_size": self.public_batch_size, "eval_every": self.eval_every,
                 "robust_eval_size": self.robust_eval_size}
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class ClassifierConfig:
         t = dict(d["training"])
         pgd = t.pop("pgd")
         t.setdefault("ema", 0.0)
+        t.setdefault("eval_every", 1)
         return cls(model=ModelConfig.from_dict(d["model"]),
                    privacy=PrivacyConfig.from_dict(d["privacy"]),
                    pgd=PGDConfig(**pgd) if pgd is not None else None, seed=d["seed"], **t)
@@ -264,7 +268,7 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
                     ema.update(setup.module)
         record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1),
                                   "epsilon": setup.epsilon(), "steps": setup.steps_taken}
-        if test is not None:
+        if test is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             with no_grad_sample(setup.model):
                 record["test_accuracy"] = evaluate_accuracy(setup.module, test, device=device)
             if ema is not None:

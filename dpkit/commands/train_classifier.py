@@ -67,6 +67,8 @@ def _pgd_from(kw: dict[str, Any]) -> PGDConfig | None:
               help="Gaussian noise sigma (pixel units) on inputs, for randomized smoothing.")
 @click.option("--ema", type=float, default=0.0, show_default=True,
               help="Average the weights with this EMA decay, e.g. 0.999 (no privacy cost); 0 = off.")
+@click.option("--eval-every", type=int, default=1, show_default=True,
+              help="Evaluate on the test set every N epochs (and after the last).")
 @click.option("--public-data", default=None,
               help="Public data for --norm public-bn: 'holdout' or a dataset name (its test split).")
 @click.option("--public-size", type=int, default=1000, show_default=True,
@@ -112,6 +114,7 @@ def train_classifier_command(**kw: Any) -> None:
                            batch_size=kw.pop("batch_size"), pgd=_pgd_from(kw),
                            adv_fraction=kw.pop("adv_fraction"),
                            noise_augment=kw.pop("noise_augment"), ema=kw.pop("ema"),
+                           eval_every=kw.pop("eval_every"),
                            seed=kw.pop("seed"))
     result = train_classifier(cfg, dataset=kw.pop("dataset"), data=data, out=kw.pop("out"),
                               device=device, quiet=quiet)
