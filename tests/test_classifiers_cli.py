@@ -132,3 +132,29 @@ def test_refuses_non_empty_out_and_bad_evaluate(cli_runner, trained, tmp_path):
 def test_metric_registry():
     assert {"accuracy", "robust-accuracy", "certified"} <= set(metric_names())
     assert get_metric("accuracy") is get_metric("certified")
+
+
+def test_register_metric_adds_options_and_dispatches_once(cli_runner, trained, monkeypatch):
+    import click
+
+    from dpkit.commands import evaluate as ev
+
+    monkeypatch.setattr(ev, "METRICS", dict(ev.METRICS))
+    monkeypatch.setattr(ev.evaluate, "params", list(ev.evaluate.params))
+    calls = []
+
+    def toy(run, names, options):
+        calls.append((names, options["toy_scale"]))
+        return {"toy": options["toy_scale"]}, "toy"
+
+    ev.register_metric(("toy", "toy2"), toy,
+                       options=click.option("--toy-scale", type=float, default=2.0))
+    out, _ = trained
+    res = _run(cli_runner, ["evaluate", str(out), "--metric", "toy,accuracy,toy2",
+                            "--toy-scale", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.output)
+    assert payload["toy"] == 3.0 and "accuracy" in payload
+    assert calls == [(("toy", "toy2"), 3.0)]
+    with pytest.raises(Exception, match="already registered"):
+        ev.register_metric(("toy",), toy)
