@@ -196,7 +196,10 @@ class ReconstructionOptions:
 
 @dataclass(frozen=True)
 class ReconstructionRun:
-    """Per-reconstruction SSIM/PSNR against the nearest training image, sorted by SSIM."""
+    """Per-reconstruction SSIM/PSNR against the nearest training image, sorted by SSIM.
+
+    Reconstructions are stretched to span [-1, 1] before matching (as Haim et al. 2022 do).
+    """
 
     method: str
     ssim: tuple[float, ...]
@@ -222,7 +225,7 @@ class ReconstructionRun:
 
 
 def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str
-         ) -> tuple[torch.Tensor, bool, dict[str, Any]]:
+         ) -> tuple[torch.Tensor, dict[str, Any]]:
     require(target.num_classes == 2, f"the KKT attack needs a binary classifier, this run has "
                                      f"{target.num_classes} classes; train with --classes A,B")
     check_homogeneous(target.model)
@@ -232,12 +235,12 @@ def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str
     x, y = target.bundle.train.tensors()
     with torch.no_grad():
         margins = binary_margin(target.model, x.to(device)) * (2 * y.to(device) - 1)
-    return res.images, True, {"kkt_loss": res.kkt_loss,
+    return res.images, {"kkt_loss": res.kkt_loss,
                               "train_margin_min": float(margins.min())}
 
 
 def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | str
-               ) -> tuple[torch.Tensor, bool, dict[str, Any]]:
+               ) -> tuple[torch.Tensor, dict[str, Any]]:
     privacy = target.config["privacy"]
     private = bool(privacy.get("enabled"))
     run = open_run_dir(target.run_dir)
@@ -257,7 +260,7 @@ def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | 
     grads = observed_gradient(target.model, x, y, max_grad_norm=clip, noise_multiplier=sigma,
                               generator=gen)
     rec = invert_gradient(target.model, grads, y, train.shape, opts.inversion)
-    return rec, False, {"max_grad_norm": clip, "noise_multiplier": sigma,
+    return rec, {"max_grad_norm": clip, "noise_multiplier": sigma,
                         "batch_size": opts.batch_size}
 
 
@@ -280,12 +283,14 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
     dest = _attack_dir(run, f"reconstruct-{opts.method}", out)  # refuse a used --out up front
     target = load_classifier(run.path, device=device)
     attack = _kkt if opts.method == "kkt" else _inversion
-    recon, rescale, extra = attack(target, opts, device)
+    recon, extra = attack(target, opts, device)
     train = target.bundle.train.tensors()[0]
-    match = match_to_training(recon, train, rescale=rescale)
+    # Stretched to [-1, 1] first: KKT leaves brightness/contrast open, and so does a homogeneous
+    # network's gradient direction (it fixes x only up to a positive scale).
+    match = match_to_training(recon, train, rescale=True)
     order = match.ssim.argsort(descending=True)
     shown = order[:opts.grid_size]
-    pictures = rescale_per_image(recon.cpu()) if rescale else recon.cpu()
+    pictures = rescale_per_image(recon.cpu())
     scale = max(1, 96 // train.shape[-1])
     grid = grid_png([train[match.index[shown]], pictures[shown]], dest.file("reconstructions.png"),
                     scale=scale)
