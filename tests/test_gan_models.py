@@ -42,3 +42,11 @@ def test_discriminator_examples_are_independent():
 def test_unsupported_image_size_is_refused(size):
     with pytest.raises(DPKitError, match="--image-size 28, 32, 64"):
         Generator(image_size=size)
+
+
+def test_public_api_is_importable():
+    import dpkit.gan as gan
+
+    for name in gan.__all__:
+        assert getattr(gan, name) is not None, name
+    assert {"train_gan", "GANConfig", "load_gan", "LoadedGAN", "generate"} <= set(gan.__all__)

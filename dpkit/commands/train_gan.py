@@ -107,6 +107,8 @@ def train_gan_command(**kw: Any) -> None:
     """
     device, quiet, as_json = resolve_device(kw.pop("device")), kw.pop("quiet"), kw.pop("as_json")
     if kw["resume"] is not None:
+        if kw["out"] is not None:
+            raise DPKitError("--resume continues the run in its own directory; drop --out")
         run = open_run_dir(kw["resume"])
         config = GANConfig.from_dict(run.config)
         if kw["epochs"] is not None and kw["epochs"] != config.epochs:
