@@ -39,6 +39,7 @@ def test_train_gan_json_then_sample_then_resume(cli_runner, tmp_path):
     assert res.exit_code == 0, res.output
     resumed = json.loads(res.output)
     assert resumed["steps"] == 10 and resumed["epsilon"] > out["epsilon"]
+    assert json.loads((run / "config.json").read_text())["training"]["epochs"] == 2
 
 
 SIGMA = ["--noise-multiplier", "1.0"]

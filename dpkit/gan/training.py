@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torchvision.utils import save_image
 
-from dpkit.data import DataOptions, DatasetBundle, load_dataset
+from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
 from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, RunDir, load_checkpoint,
                           make_private, progress, save_checkpoint, seed_everything)
 from dpkit.errors import PrivacyViolation, require
@@ -184,7 +184,9 @@ def train_gan(config: GANConfig, run_dir: RunDir, *, device: torch.device | str 
         A :class:`GANResult` with the final privacy report.
     """
     device = torch.device(device)
-    bundle = bundle if bundle is not None else load_dataset(config.dataset, config.data)
+    if bundle is None:
+        bundle = (dataset_from_record(run_dir.read_json("split.json")) if resume
+                  else load_dataset(config.dataset, config.data))
     require(bundle.image_size in IMAGE_SIZES and bundle.image_size == bundle.train.shape[-2],
             f"images of {config.dataset} are {bundle.image_size} px; the DCGAN needs "
             f"--image-size {', '.join(map(str, IMAGE_SIZES))}")
@@ -210,6 +212,7 @@ def train_gan(config: GANConfig, run_dir: RunDir, *, device: torch.device | str 
                                setups={"discriminator": setup})
         start = info.epoch
         run_dir.truncate_metrics(start)
+        run_dir.write_json("config.json", config.to_dict())  # --epochs may have grown
     else:
         run_dir.write_json("config.json", config.to_dict())
         run_dir.write_json("split.json", bundle.split_record())
