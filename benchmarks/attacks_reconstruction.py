@@ -50,7 +50,9 @@ def train(train_set, privacy: PrivacyConfig, *, epochs: int, batch_size: int, lr
                 setup.criterion(setup.model(x), y).backward()
                 setup.optimizer.step()
     report = setup.report()
-    return setup.module.eval(), report.epsilon, report.noise_multiplier
+    trained = homogeneous_mlp(width, init_scale)  # a clean copy, without Opacus's hooks
+    trained.load_state_dict(setup.module.state_dict())
+    return trained.eval(), report.epsilon, report.noise_multiplier
 
 
 def main() -> None:

@@ -72,10 +72,13 @@ class AttackMetrics:
                 "num_members": self.num_members, "num_nonmembers": self.num_nonmembers}
 
     def summary(self) -> str:
-        return (f"{self.method}: AUC {self.auc:.4f}, balanced accuracy "
+        text = (f"{self.method}: AUC {self.auc:.4f}, balanced accuracy "
                 f"{self.balanced_accuracy:.4f}, TPR {100 * self.tpr_at_fpr_0_001:.2f}% at 0.1% "
                 f"FPR, {100 * self.tpr_at_fpr_0_01:.2f}% at 1% FPR "
                 f"({self.num_members} members, {self.num_nonmembers} non-members)")
+        if self.num_nonmembers < 1000:  # 0.1% FPR is below the resolution 1/num_nonmembers
+            text += "; TPR at 0.1% FPR is at zero false positives here (needs >= 1000 non-members)"
+        return text
 
 
 def _as_array(x: np.ndarray | torch.Tensor | list[float], name: str) -> np.ndarray:
