@@ -72,3 +72,10 @@ def test_roc_png_is_written(tmp_path):
     curve = roc_curve(MembershipScores("x", rng.normal(1, 1, 200), rng.normal(0, 1, 200)))
     path = roc_png({"loss": curve}, tmp_path / "roc.png")
     assert Image.open(path).size == (480, 480)
+
+
+def test_public_api_is_importable():
+    import dpkit.attacks as attacks
+
+    missing = [name for name in attacks.__all__ if not hasattr(attacks, name)]
+    assert not missing and len(set(attacks.__all__)) == len(attacks.__all__)

@@ -19,6 +19,10 @@ from dpkit.attacks.membership import (LiRAConfig, LiRAResult, classifier_shadow_
                                       membership_split, per_example_loss, shadow_assignment,
                                       train_shadow_confidences)
 from dpkit.attacks.plots import grid_png, roc_png
+from dpkit.attacks.runs import (CLASSIFIER_METHODS, GAN_METHODS, MEMBERSHIP_METHODS,
+                               RECONSTRUCTION_METHODS, MembershipOptions, MembershipRun,
+                               ReconstructionOptions, ReconstructionRun, run_membership,
+                               run_reconstruction)
 from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, attack_metrics, auc,
                                   roc_curve, tpr_at_fpr)
 
@@ -31,4 +35,7 @@ __all__ = [
     "lira_scores", "logit_confidence", "loss_attack", "membership_split", "per_example_loss",
     "shadow_assignment", "train_shadow_confidences", "LatentSearchConfig", "closest_distances",
     "discriminator_attack", "gan_leaks_attack", "gan_leaks_latent_attack",
+    "CLASSIFIER_METHODS", "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS",
+    "MembershipOptions", "MembershipRun", "ReconstructionOptions", "ReconstructionRun",
+    "run_membership", "run_reconstruction",
 ]

@@ -55,7 +55,8 @@ def _membership_text(r: MembershipRun) -> str:
 @click.option("--fixed-variance", is_flag=True,
               help="LiRA: one variance for all examples (stronger with few shadows).")
 @click.option("--max-examples", type=int, default=None,
-              help="At most this many members and as many non-members.")
+              help="At most this many members and as many non-members (LiRA's shadows then "
+                   "train on fewer examples than the target did).")
 @click.option("--num-samples", type=int, default=10000, show_default=True,
               help="gan-leaks: generated samples searched for each record's closest one.")
 @click.option("--latent-steps", type=int, default=200, show_default=True,
