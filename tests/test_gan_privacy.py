@@ -135,3 +135,17 @@ def test_non_private_step_trains_both_terms(tiny_data):
     real, _ = next(iter(setup.loader))
     stats = discriminator_step(setup, _fake(), real)
     assert stats.real_size == B and setup.accountant is None
+
+
+def test_generator_step_leaves_the_discriminator_untouched(tiny_data):
+    setup = _setup(tiny_data, sigma=1.0)
+    g = Generator(latent_dim=Z, channels=1, image_size=28, width=8)
+    g_opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    d_before = [p.detach().clone() for p in setup.module.parameters()]
+    g_before = [p.detach().clone() for p in g.parameters()]
+    generator_step(setup, g_opt, g(torch.randn(B, Z)))
+    assert all(torch.equal(a, p) for a, p in zip(d_before, setup.module.parameters()))
+    assert all(p.grad is None and getattr(p, "grad_sample", None) is None
+               for p in setup.module.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(g_before, g.parameters()))
+    assert setup.report().steps == 0 and setup.model.hooks_enabled
