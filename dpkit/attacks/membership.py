@@ -209,18 +209,27 @@ def lira_scores(target_phi: torch.Tensor, shadow_phi: torch.Tensor, keep: torch.
 
 
 def classifier_shadow_fit(cfg, *, num_classes: int, public: ImageTensorDataset | None = None,
+                          noise_multiplier: float | None = None,
                           device: torch.device | str = "cpu") -> ShadowFit:
     """Shadow trainer for LiRA: dpkit's ``fit_classifier`` with the target's configuration.
 
     Shadow k gets the seed ``cfg.seed + 1 + k`` and everything else (architecture, optimizer,
-    epochs, batch size, privacy settings, so the same target ε) unchanged.
+    epochs, batch size, clipping, privacy settings) unchanged.
 
     Args:
         cfg: the target's ``ClassifierConfig`` (e.g. ``ClassifierConfig.from_dict(config)``).
         num_classes: outputs of the target.
         public: public data, needed when the target uses public-data BatchNorm.
+        noise_multiplier: the σ the target's calibration chose (its privacy.json); when given,
+            a target trained with ``--epsilon`` has its shadows trained at that σ instead of
+            recalibrating each one (same noise; the shadows' ε differs only through their
+            slightly different N, and K calibrations are saved).
     """
     from dpkit.classifiers import fit_classifier
+
+    if noise_multiplier is not None and cfg.privacy.enabled:
+        cfg = dataclasses.replace(cfg, privacy=dataclasses.replace(
+            cfg.privacy, target_epsilon=None, noise_multiplier=noise_multiplier))
 
     def fit(train: ImageTensorDataset, k: int) -> tuple[nn.Module, float]:
         res = fit_classifier(dataclasses.replace(cfg, seed=cfg.seed + 1 + k), train,

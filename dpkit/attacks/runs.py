@@ -100,8 +100,9 @@ def _classifier_scores(run: RunDir, opts: MembershipOptions, device: torch.devic
     if opts.method == "loss":
         return [loss], {}
     cfg = ClassifierConfig.from_dict(target.config)
+    sigma = run.read_json("privacy.json").get("noise_multiplier") if cfg.privacy.enabled else None
     fit = classifier_shadow_fit(cfg, num_classes=target.num_classes, public=target.bundle.public,
-                                device=device)
+                                noise_multiplier=sigma, device=device)
     res = lira_attack(target.model, fit, members, nonmembers, opts.lira, device=device,
                       on_shadow=on_shadow)
     first, second = (res.offline, res.online) if opts.offline else (res.online, res.offline)
