@@ -36,3 +36,13 @@ def test_match_to_training_finds_the_source_image():
     m = match_to_training(recon, train)
     assert m.index.tolist() == [3, 7, 11]
     assert (m.ssim > 0.9).all() and (m.psnr > 20).all()
+
+
+def test_paired_grid_wraps_and_pads(tmp_path):
+    from PIL import Image
+
+    from dpkit.attacks.plots import paired_grid_png
+
+    top, bottom = -torch.ones(5, 1, 8, 8), torch.zeros(5, 1, 8, 8)
+    img = Image.open(paired_grid_png(top, bottom, tmp_path / "g.png", columns=3))
+    assert img.size == (3 * 10 + 2, 4 * 10 + 2)  # 2 bands of 2 rows, 2-pixel padding

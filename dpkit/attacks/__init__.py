@@ -18,7 +18,7 @@ from dpkit.attacks.membership import (LiRAConfig, LiRAResult, classifier_shadow_
                                       lira_scores, logit_confidence, loss_attack,
                                       membership_split, per_example_loss, shadow_assignment,
                                       train_shadow_confidences)
-from dpkit.attacks.plots import grid_png, roc_png
+from dpkit.attacks.plots import grid_png, paired_grid_png, roc_png
 from dpkit.attacks.runs import (CLASSIFIER_METHODS, GAN_METHODS, MEMBERSHIP_METHODS,
                                RECONSTRUCTION_METHODS, MembershipOptions, MembershipRun,
                                ReconstructionOptions, ReconstructionRun, run_membership,
@@ -29,6 +29,7 @@ from dpkit.attacks.scores import (AttackMetrics, MembershipScores, RocCurve, att
 __all__ = [
     "AttackMetrics", "MembershipScores", "RocCurve", "attack_metrics", "auc", "roc_curve",
     "tpr_at_fpr", "Match", "match_to_training", "pairwise_ssim", "psnr", "ssim", "grid_png",
+    "paired_grid_png",
     "roc_png", "InversionConfig", "invert_gradient", "observed_gradient", "total_variation",
     "KKTConfig", "KKTResult", "binary_margin", "check_homogeneous", "kkt_reconstruct",
     "rescale_per_image", "LiRAConfig", "LiRAResult", "classifier_shadow_fit", "lira_attack",

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dpkit.attacks.scores import RocCurve
 
-__all__ = ["roc_png", "grid_png"]
+__all__ = ["roc_png", "grid_png", "paired_grid_png"]
 
 _COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189),
            (140, 86, 75)]
@@ -92,3 +92,22 @@ def grid_png(rows: list[torch.Tensor], path: str | Path, *, scale: int = 1,
     path = Path(path)
     img.save(path)
     return path
+
+
+def paired_grid_png(top: torch.Tensor, bottom: torch.Tensor, path: str | Path, *,
+                    columns: int = 16, scale: int = 1) -> Path:
+    """``top[i]`` above ``bottom[i]``, ``columns`` pairs per band, bands stacked vertically.
+
+    Args:
+        top, bottom: (N, C, H, W) in [-1, 1] (e.g. originals and their reconstructions).
+    """
+    n = top.shape[0]
+    columns = max(1, min(columns, n))
+    pad = (-n) % columns
+    if pad:  # fill the last band with white
+        white = torch.ones((pad, *top.shape[1:]))
+        top, bottom = torch.cat([top.cpu(), white]), torch.cat([bottom.cpu(), white])
+    rows = []
+    for s in range(0, top.shape[0], columns):
+        rows += [top[s:s + columns], bottom[s:s + columns]]
+    return grid_png(rows, path, scale=scale)

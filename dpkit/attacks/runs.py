@@ -23,7 +23,7 @@ from dpkit.attacks.inversion import InversionConfig, invert_gradient, observed_g
 from dpkit.attacks.kkt import KKTConfig, binary_margin, check_homogeneous, kkt_reconstruct
 from dpkit.attacks.membership import (LiRAConfig, classifier_shadow_fit, lira_attack,
                                       loss_attack, membership_split)
-from dpkit.attacks.plots import grid_png, roc_png
+from dpkit.attacks.plots import paired_grid_png, roc_png
 from dpkit.attacks.scores import AttackMetrics, MembershipScores, attack_metrics, roc_curve
 from dpkit.engine import RunDir, create_run_dir, open_run_dir
 from dpkit.errors import DPKitError, require
@@ -293,8 +293,8 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
     shown = order[:opts.grid_size]
     pictures = rescale_per_image(recon.cpu())
     scale = max(1, 96 // train.shape[-1])
-    grid = grid_png([train[match.index[shown]], pictures[shown]], dest.file("reconstructions.png"),
-                    scale=scale)
+    grid = paired_grid_png(train[match.index[shown]], pictures[shown],
+                           dest.file("reconstructions.png"), scale=scale)
     result = ReconstructionRun(method=opts.method, ssim=tuple(match.ssim[order].tolist()),
                                psnr=tuple(match.psnr[order].tolist()),
                                train_index=tuple(match.index[order].tolist()), grid=grid,
