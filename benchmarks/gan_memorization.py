@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=GANConfig.batch_size)
     ap.add_argument("--runs", default="benchmarks/runs")
     ap.add_argument("--figures", default="benchmarks/figures")
+    ap.add_argument("--only", choices=["non-private", "dp"], default=None,
+                    help="Train only one of the two generators (run both in parallel).")
     args = ap.parse_args()
 
     data = DataOptions(image_size=28, subset=args.subset)
@@ -60,8 +62,11 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     real_to_train = memorization_distance(_flat(heldout), _flat(train))
     print(json.dumps({"baseline": "held-out real images", "d_to_train": real_to_train}))
-    for name, privacy in (("non-private", PrivacyConfig(enabled=False)),
-                          (f"eps{args.epsilon:g}", PrivacyConfig(target_epsilon=args.epsilon))):
+    runs = {"non-private": ("non-private", PrivacyConfig(enabled=False)),
+            "dp": (f"eps{args.epsilon:g}", PrivacyConfig(target_epsilon=args.epsilon))}
+    for key, (name, privacy) in runs.items():
+        if args.only is not None and key != args.only:
+            continue
         cfg = GANConfig(dataset=args.dataset, data=data, privacy=privacy, epochs=args.epochs,
                         batch_size=args.batch_size)
         run = create_run_dir("train-gan", Path(args.runs) / f"memo-{args.dataset}-{name}-{stamp}")

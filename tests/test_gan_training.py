@@ -96,6 +96,13 @@ def test_resume_equals_uninterrupted(tmp_path, bundle):
     assert part.read_metrics()[1]["g_loss"] == full.read_metrics()[1]["g_loss"]
 
 
+def test_d_steps_takes_one_generator_step_per_d_steps(tmp_path, bundle):
+    result = train_gan(_config(epochs=1, d_steps=2), create_run_dir("train-gan", tmp_path / "r"),
+                       bundle=bundle)
+    assert result.history[0]["d_steps"] == 8 and result.history[0]["g_steps"] == 4
+    assert result.report.steps == 8
+
+
 def test_config_rejects_bad_values():
     from dpkit.errors import DPKitError
 
