@@ -109,7 +109,9 @@ def _classifier_scores(run: RunDir, opts: MembershipOptions, device: torch.devic
     secs = res.shadow_seconds
     return [first, second, loss], {"shadow_models": len(secs),
                                    "seconds_per_shadow": sum(secs) / len(secs),
-                                   "shadow_epsilon": res.shadow_epsilon}
+                                   "shadow_epsilon": res.shadow_epsilon,
+                                   "target_train_size": len(target.bundle.train),
+                                   "shadow_train_size": len(members)}
 
 
 def _gan_scores(run: RunDir, opts: MembershipOptions, device: torch.device | str

@@ -40,6 +40,10 @@ def _membership_text(r: MembershipRun) -> str:
         lines.append(f"{r.extra['shadow_models']} shadow models, "
                      f"{r.extra['seconds_per_shadow']:.2f} s each, shadow epsilon "
                      f"{r.extra['shadow_epsilon']:.4g}")
+        if r.extra["shadow_train_size"] < 0.9 * r.extra["target_train_size"]:
+            lines.append(f"note: shadows trained on ~{r.extra['shadow_train_size']} examples, "
+                         f"the target on {r.extra['target_train_size']} (only that many "
+                         f"non-members exist); train the target with --subset for a fair LiRA")
     lines.append(f"ROC curve: {r.roc}")
     return "\n".join(lines)
 
