@@ -11,6 +11,9 @@ one Markdown row per run (clean accuracy; robust accuracy under PGD-20 with 1 re
     python benchmarks/classifier_fashion.py --epsilon 3 --pgd                 # DP + PGD
     python benchmarks/classifier_fashion.py --epsilon 3 --pgd --public-bn --mnist-root DIR
     python benchmarks/classifier_fashion.py --epsilon 3 --epochs 2 --subset 6000   # quick try
+
+MNIST's files must sit in ``--mnist-root``/MNIST/raw (torchvision's layout): in a flat folder
+Fashion-MNIST would read MNIST's identically named test files (dpkit refuses that).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def main() -> None:
     ap.add_argument("--pgd", action="store_true")
     ap.add_argument("--pgd-steps", type=int, default=5, help="PGD steps during training")
     ap.add_argument("--public-bn", action="store_true")
-    ap.add_argument("--mnist-root", default=None, help="MNIST idx files (public data)")
+    ap.add_argument("--mnist-root", default=None,
+                    help="folder with MNIST's idx files in MNIST/raw/ (public data)")
     ap.add_argument("--subset", type=int, default=None)
     ap.add_argument("--robust-examples", type=int, default=1000)
     ap.add_argument("--device", default="auto")

@@ -158,3 +158,13 @@ def test_register_metric_adds_options_and_dispatches_once(cli_runner, trained, m
     assert calls == [(("toy", "toy2"), 3.0)]
     with pytest.raises(Exception, match="already registered"):
         ev.register_metric(("toy",), toy)
+
+
+def test_flat_data_root_shared_by_private_and_public_is_refused(cli_runner, tmp_path):
+    for kind in ("images-idx3", "labels-idx1"):
+        (tmp_path / f"t10k-{kind}-ubyte").write_bytes(b"")  # names only; refused before reading
+    res = cli_runner.invoke(cli, ["train-classifier", "--dataset", "fashion-mnist", "--no-dp",
+                                  "--norm", "public-bn", "--public-data", "mnist", "--data-root",
+                                  str(tmp_path), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2, res.output
+    assert "MNIST/raw" in res.output and not (tmp_path / "run").exists()
