@@ -396,3 +396,26 @@ def test_fashion_mnist_from_system_folder():
     assert (len(b.train), len(b.test), b.channels, b.image_size) == (60000, 10000, 1, 28)
     assert b.train.labels.min() == 0 and b.train.labels.max() == 9
     assert b.test.labels.bincount().tolist() == [1000] * 10
+
+
+def test_public_dataset_reading_the_private_test_files_is_refused(tmp_path):
+    """One flat --data-root with MNIST-format files would serve both names: refuse, don't mix."""
+
+    def write(path, arr, code):
+        header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+        with gzip.open(path, "wb") as fh:
+            fh.write(header + arr.astype(np.uint8).tobytes())
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)), 3)
+        write(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, (n,)), 1)
+    with pytest.raises(DPKitError, match="very files"):
+        load_dataset("kmnist", DataOptions(data_root=str(tmp_path), public="mnist"))
+    own = tmp_path / "MNIST" / "raw"
+    own.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    write(own / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (10, 28, 28)), 3)
+    write(own / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, (10,)), 1)
+    bundle = load_dataset("kmnist", DataOptions(data_root=str(tmp_path), public="mnist", public_size=5))
+    assert len(bundle.public) == 5 and len(bundle.test) == 10

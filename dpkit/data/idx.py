@@ -52,7 +52,7 @@ def _candidates(name: str, root: Path | None) -> list[Path]:
     tv_name, system, _ = IDX_DATASETS[name]
     dirs: list[Path] = []
     if root is not None:
-        dirs += [root, root / tv_name / "raw", root / name]
+        dirs += [root / tv_name / "raw", root / name, root]  # the dataset's own folders first
     dirs += [Path(p) for p in system]
     return dirs
 
