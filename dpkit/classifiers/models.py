@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,6 +38,10 @@ class ModelConfig:
         hidden: the mlp's hidden widths.
         width: the resnet's base width (stages have width, 2*width, 4*width channels).
         groups: GroupNorm groups.
+        init_scale: every parameter's default PyTorch initialisation is multiplied by this
+            after construction; a small value (e.g. 0.01) trains a homogeneous mlp from a small
+            initialisation, as the reconstruction attack of Haim et al. 2022
+            (arXiv:2206.07758) assumes. It does not change the architecture.
     """
 
     arch: str = "cnn"
@@ -46,6 +51,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (256, 256)
     width: int = 16
     groups: int = 8
+    init_scale: float = 1.0
 
     def __post_init__(self) -> None:
         require(self.arch in ARCHITECTURES,
@@ -54,6 +60,8 @@ class ModelConfig:
         require(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
                 f"hidden widths {self.hidden} must be positive integers, e.g. --hidden 256,256")
         require(self.width >= 1 and self.groups >= 1, "width and groups must be >= 1")
+        require(self.init_scale > 0 and math.isfinite(self.init_scale),
+                f"--init-scale {self.init_scale} must be > 0, e.g. 0.01 (1 = PyTorch's default)")
         if self.arch == "mlp":
             require(not self.weight_standardization,
                     "--weight-standardization applies to conv layers; the mlp has none")
@@ -201,12 +209,22 @@ class GroupNormResNet(nn.Module):
 
 def build_model(cfg: ModelConfig, *, in_channels: int, image_size: int,
                 num_classes: int) -> nn.Module:
-    """Build the network ``cfg`` describes for (in_channels, image_size, image_size) inputs."""
+    """Build the network ``cfg`` describes for (in_channels, image_size, image_size) inputs,
+    with every parameter's default initialisation multiplied by ``cfg.init_scale``."""
+    model: nn.Module
     if cfg.arch == "cnn":
-        return TramerBonehCNN(in_channels, image_size, num_classes, norm=cfg.norm,
-                              weight_standardization=cfg.weight_standardization, groups=cfg.groups)
-    if cfg.arch == "mlp":
-        return MLP(in_channels * image_size * image_size, cfg.hidden, num_classes, bias=cfg.bias,
-                   norm=cfg.norm, groups=cfg.groups)
-    return GroupNormResNet(in_channels, num_classes, width=cfg.width, norm=cfg.norm,
-                           weight_standardization=cfg.weight_standardization, groups=cfg.groups)
+        model = TramerBonehCNN(in_channels, image_size, num_classes, norm=cfg.norm,
+                               weight_standardization=cfg.weight_standardization,
+                               groups=cfg.groups)
+    elif cfg.arch == "mlp":
+        model = MLP(in_channels * image_size * image_size, cfg.hidden, num_classes,
+                    bias=cfg.bias, norm=cfg.norm, groups=cfg.groups)
+    else:
+        model = GroupNormResNet(in_channels, num_classes, width=cfg.width, norm=cfg.norm,
+                                weight_standardization=cfg.weight_standardization,
+                                groups=cfg.groups)
+    if cfg.init_scale != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(cfg.init_scale)
+    return model

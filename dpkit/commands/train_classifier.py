@@ -47,6 +47,9 @@ def _pgd_from(kw: dict[str, Any]) -> PGDConfig | None:
 @click.option("--weight-standardization", is_flag=True, help="Standardize conv weights.")
 @click.option("--hidden", default="256,256", show_default=True, help="mlp hidden widths.")
 @click.option("--no-bias", is_flag=True, help="mlp without biases (homogeneous network).")
+@click.option("--init-scale", type=float, default=1.0, show_default=True,
+              help="Multiply every parameter's default initialisation by this (e.g. 0.01: a "
+                   "small init, which the KKT reconstruction attack assumes).")
 @click.option("--width", type=int, default=16, show_default=True, help="resnet base width.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
               help="DP-SGD, DP-Adam or DP-Adagrad.")
@@ -99,7 +102,8 @@ def train_classifier_command(**kw: Any) -> None:
     hidden = parse_int_list(kw.pop("hidden"), name="--hidden") or ()
     model = ModelConfig(arch=kw.pop("arch"), norm=kw.pop("norm"),
                         weight_standardization=kw.pop("weight_standardization"),
-                        bias=not kw.pop("no_bias"), hidden=hidden, width=kw.pop("width"))
+                        bias=not kw.pop("no_bias"), hidden=hidden, width=kw.pop("width"),
+                        init_scale=kw.pop("init_scale"))
     if kw["public_data"] is not None and model.norm != "public-bn":
         raise click.UsageError("--public-data is only used by --norm public-bn; add --norm "
                                "public-bn or drop --public-data")
