@@ -145,7 +145,9 @@ def reconstruct(run_dir: str, method: str, candidates: int | None, iterations: i
     PNG with originals above reconstructions, sorted by SSIM.
 
     \b
-    dpkit train-classifier --model mlp --no-bias --norm none --classes 0,1 --subset 50 --no-dp
+    dpkit train-classifier --dataset digits --image-size 8 --model mlp --no-bias \\
+        --hidden 64,64 --classes 0,1 --subset 20 --init-scale 0.01 --lr 0.5 --momentum 0 \\
+        --batch-size 2 --epochs 200 --no-dp
     dpkit attack reconstruct runs/train-classifier-X --method kkt --json
     dpkit attack reconstruct runs/train-classifier-X --method gradient-inversion
     """
