@@ -13,9 +13,17 @@ def test_ssim_matches_torchmetrics():
     g = torch.Generator().manual_seed(0)
     a = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
     b = (a + 0.3 * torch.randn(4, 1, 28, 28, generator=g)).clamp(-1, 1)
-    ref = torch.stack([tm.structural_similarity_index_measure(b[i:i + 1], a[i:i + 1],
-                                                              data_range=2.0) for i in range(4)])
+    # torchmetrics on the same images mapped to [0, 1]
+    ref = torch.stack([tm.structural_similarity_index_measure((b[i:i + 1] + 1) / 2,
+                                                              (a[i:i + 1] + 1) / 2,
+                                                              data_range=1.0) for i in range(4)])
     assert torch.allclose(ssim(b, a), ref.float(), atol=1e-4)
+
+
+def test_ssim_tells_an_inverted_image_from_the_original():
+    g = torch.Generator().manual_seed(2)
+    a = (torch.rand(2, 1, 16, 16, generator=g) * 2 - 1).clamp(-0.9, 0.9)
+    assert (ssim(-a, a) < 0.5 * ssim(a, a)).all()
 
 
 def test_ssim_and_psnr_properties():

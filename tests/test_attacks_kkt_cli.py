@@ -58,9 +58,9 @@ def test_kkt_reconstructs_images_of_a_small_init_cli_target(cli_runner, tmp_path
     assert config["model"]["init_scale"] == 0.01
     assert load_classifier(tmp_path / "small").config["model"]["init_scale"] == 0.01
     assert small["num_reconstructed"] == 20
-    assert small["num_good"] >= 5 and max(small["ssim"]) > 0.5  # measured: 10, 0.57
-    # the same target from PyTorch's default initialisation leaks far less (measured: mean SSIM
-    # 0.15 and 1 candidate above 0.4, against 0.34 and 10)
+    assert small["num_good"] >= 5 and max(small["ssim"]) > 0.65  # measured: 14, 0.745
+    # the same target from PyTorch's default initialisation leaks less (measured: mean SSIM
+    # 0.394 and best 0.625, against 0.456 and 0.745; SSIM on images mapped to [0, 1])
     default = _train_and_attack(cli_runner, tmp_path / "default", "1")
-    assert small["mean_ssim"] > default["mean_ssim"] + 0.1
-    assert small["num_good"] > default["num_good"]
+    assert small["mean_ssim"] > default["mean_ssim"] + 0.03
+    assert max(small["ssim"]) > max(default["ssim"]) + 0.05

@@ -26,11 +26,15 @@ def _gaussian_window(size: int, sigma: float, channels: int, device: torch.devic
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, *, data_range: float = DATA_RANGE,
-         kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+         low: float = -1.0, kernel_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Structural similarity of image pairs (Wang et al. 2004).
 
+    SSIM's luminance term assumes non-negative intensities, so images are first shifted by
+    ``-low`` to [0, data_range] (on [-1, 1] unshifted, a contrast-inverted image would score like
+    the right one). The result equals SSIM of the images mapped to [0, 1] with data range 1.
+
     Args:
-        a, b: (N, C, H, W) images in a range of width ``data_range``.
+        a, b: (N, C, H, W) images in [low, low + data_range] (dpkit: [-1, 1]).
         kernel_size: Gaussian window size; reduced to the largest odd size < min(H, W).
 
     Returns:
@@ -39,7 +43,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, data_range: float = DATA_RANGE,
     if a.shape != b.shape or a.dim() != 4:
         raise ValueError(f"ssim needs two (N, C, H, W) tensors of one shape, got {tuple(a.shape)} "
                          f"and {tuple(b.shape)}")
-    a, b = a.double(), b.double()
+    a, b = a.double() - low, b.double() - low  # (N, C, H, W) in [0, data_range]
     k = min(kernel_size, min(a.shape[-2:]) - 1)
     k -= (k + 1) % 2  # odd, and its padding fits reflection
     win = _gaussian_window(k, sigma, a.shape[1], a.device, a.dtype)
