@@ -17,7 +17,6 @@ import torch
 from dpkit.classifiers.curves import plot_curves
 from dpkit.classifiers.training import ClassifierConfig, FitResult, fit_classifier
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.data.idx import IDX_DATASETS, find_idx_files
 from dpkit.engine import RunDir, create_run_dir, open_run_dir
 from dpkit.errors import DPKitError
 
@@ -85,31 +84,10 @@ def _run(run: RunDir, cfg: ClassifierConfig, bundle: DatasetBundle, *, device: t
     return _finish(run, fit, bundle, cfg)
 
 
-def check_public_files(dataset: str, data: DataOptions) -> None:
-    """Refuse a --data-root whose flat idx files both the private and the public dataset read.
-
-    MNIST-like datasets share file names (``t10k-images-idx3-ubyte``); with one flat folder, the
-    private dataset's split would silently be the public dataset's images.
-    """
-    if data.public in (None, "holdout") or data.data_root is None:
-        return
-    if dataset not in IDX_DATASETS or data.public not in IDX_DATASETS:
-        return
-    root = Path(data.data_root)
-    public = find_idx_files(data.public, "test", root)
-    for split in ("train", "test"):
-        if public is not None and find_idx_files(dataset, split, root) == public:
-            sub = IDX_DATASETS[data.public][0]
-            raise DPKitError(f"--data-root {root} holds flat idx files that both {dataset} and "
-                             f"{data.public} would read; move {data.public}'s files to "
-                             f"{root / sub / 'raw'} (torchvision's layout) so each finds its own")
-
-
 def train_classifier(cfg: ClassifierConfig, *, dataset: str, data: DataOptions,
                      out: str | Path | None = None, device: torch.device | str = "cpu",
                      quiet: bool = True) -> TrainResult:
     """Load the data, create the run directory and train (see :func:`fit_classifier`)."""
-    check_public_files(dataset, data)
     bundle = load_dataset(dataset, data)
     if cfg.model.norm == "public-bn" and bundle.public is None:
         raise DPKitError("--norm public-bn needs public data; add --public-data holdout (a "

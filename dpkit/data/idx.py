@@ -18,7 +18,7 @@ import torch
 from dpkit.data.registry import RawSplit
 from dpkit.errors import DPKitError
 
-__all__ = ["read_idx", "find_idx_files", "load_idx_split", "IDX_DATASETS"]
+__all__ = ["read_idx", "find_idx_files", "load_idx_split", "check_distinct_files", "IDX_DATASETS"]
 
 # name -> (torchvision class, system folders, how to get it)
 IDX_DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -92,3 +92,20 @@ def load_idx_split(name: str, split: str, *, root: Path | None = None,
 
 def idx_loader(name: str):
     return partial(load_idx_split, name)
+
+
+def check_distinct_files(name: str, other: str, root: Path | None) -> None:
+    """Refuse a ``--data-root`` whose flat idx files both ``name`` and ``other`` would read.
+
+    MNIST-like datasets share file names (``t10k-images-idx3-ubyte``); with one flat folder, the
+    private dataset's split would silently be the public dataset's images.
+    """
+    if root is None or name not in IDX_DATASETS or other not in IDX_DATASETS:
+        return
+    public = find_idx_files(other, "test", root)
+    for split in ("train", "test"):
+        if public is not None and find_idx_files(name, split, root) == public:
+            sub = IDX_DATASETS[other][0]
+            raise DPKitError(f"--data-root {root} holds flat idx files that both {name} and "
+                             f"{other} would read; move {other}'s files to "
+                             f"{root / sub / 'raw'} (torchvision's layout) so each finds its own")

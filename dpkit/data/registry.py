@@ -234,10 +234,14 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
     """Load a registered dataset and split it as ``opts`` says (deterministic given ``opts``)."""
     opts = opts or DataOptions()
     source = get(name)
+    if opts.public not in (None, "holdout"):
+        from dpkit.data.idx import check_distinct_files  # idx imports this module
+
+        check_distinct_files(name, opts.public, Path(opts.data_root) if opts.data_root else None)
     if source.num_classes:
         _check_classes(name, opts.classes, source.num_classes)
     train_raw = _load_split(source, "train", opts, opts.image_size)
-    test_raw = test_source = _load_split(source, "test", opts, opts.image_size)
+    test_raw = _load_split(source, "test", opts, opts.image_size)
     source_classes = source.num_classes or _count_classes(train_raw, test_raw)
     if not source.num_classes:
         _check_classes(name, opts.classes, source_classes)
@@ -259,14 +263,7 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
         ref = train_raw.images
         pub_opts = DataOptions(data_root=opts.data_root, download=opts.download,
                                image_size=ref.shape[-1], grayscale=ref.shape[1] == 1)
-        pub_source = _load_split(other, "test", pub_opts, pub_opts.image_size)
-        if (pub_source.images.shape == test_source.images.shape
-                and torch.equal(pub_source.images, test_source.images)):
-            raise DPKitError(
-                f"--public-data {opts.public} found the very files of {name}'s test split (one "
-                f"flat --data-root serves both); keep {opts.public}'s files in their own folder "
-                f"under --data-root (e.g. the torchvision layout <root>/<Name>/raw)")
-        pub_raw = _prepare(pub_source, pub_opts)
+        pub_raw = _prepare(_load_split(other, "test", pub_opts, pub_opts.image_size), pub_opts)
         k = min(opts.public_size, pub_raw.labels.shape[0])
         public_idx = torch.randperm(pub_raw.labels.shape[0], generator=gen)[:k].sort().values
         public = ImageTensorDataset(pub_raw.images[public_idx], pub_raw.labels[public_idx])
