@@ -14,7 +14,7 @@ import time
 import warnings
 
 from dpkit.attacks import (LiRAConfig, attack_metrics, classifier_shadow_fit, lira_attack,
-                           loss_attack, membership_split)
+                           lira_population, loss_attack)
 from dpkit.classifiers import ClassifierConfig, ModelConfig, evaluate_accuracy, fit_classifier
 from dpkit.data import DataOptions, load_dataset
 from dpkit.engine import PrivacyConfig
@@ -31,7 +31,7 @@ def main() -> None:
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     bundle = load_dataset("digits", DataOptions(subset=args.subset))
-    members, nonmembers = membership_split(bundle)
+    members, nonmembers = lira_population(bundle)  # shadows train on as many as the target
     print("| target | test acc | loss AUC | LiRA online AUC | LiRA TPR@0.1% | LiRA TPR@1% | "
           "LiRA offline AUC | s / shadow |")
     print("|---|---|---|---|---|---|---|---|")

@@ -37,7 +37,7 @@ def main() -> None:
     print()
     print("| target epsilon | accountant | calibrated sigma | epsilon reached | time |")
     print("|---|---|---|---|---|")
-    for acc in ("rdp", "prv", "gdp"):
+    for acc in ("rdp", "prv"):  # gdp may not calibrate (it can underestimate epsilon)
         for target in (1.0, 3.0, 8.0):
             t = time.perf_counter()
             plan = plan_privacy(dataset_size=60000, batch_size=256, epochs=60, delta=1e-5,

@@ -101,3 +101,26 @@ def test_gan_membership_methods(cli_runner, tmp_path):
         assert d["num_members"] == d["num_nonmembers"] == (20 if "--max-examples" in extra else 100)
     res = cli_runner.invoke(cli, ["attack", "reconstruct", str(run)])
     assert res.exit_code == 2 and "train-classifier" in res.output
+
+
+def test_lira_shadows_train_on_the_targets_training_set_size(cli_runner, classifier_run, tmp_path):
+    from dpkit.attacks.membership import lira_population
+    from dpkit.classifiers import load_classifier
+
+    members, nonmembers = lira_population(load_classifier(classifier_run).bundle, seed=0)
+    assert len(members) == len(nonmembers) == 40  # shadows train on random halves: 40 each
+    res = _run(cli_runner, ["attack", "membership", str(classifier_run), "--method", "lira",
+                            "--shadow-models", "2", "--out", str(tmp_path / "lira"), "--json"])
+    out = json.loads(res.output)
+    text = (tmp_path / "lira" / "result.json").read_text()
+    assert '"shadow_train_size": 40' in text and '"target_train_size": 40' in text, text
+    assert out["num_members"] == 40
+    # a target trained on all 1500 digits has only 297 non-members: refused, with the fix
+    full = tmp_path / "full"
+    _run(cli_runner, ["train-classifier", "--model", "mlp", "--hidden", "8", "--no-dp",
+                      "--epochs", "1", "--quiet", "--out", str(full)])
+    res = cli_runner.invoke(cli, ["attack", "membership", str(full), "--method", "lira",
+                                  "--shadow-models", "2"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "1500" in res.output and "--subset 750" in res.output
+    assert not (full / "attacks").exists() or not any((full / "attacks").iterdir())

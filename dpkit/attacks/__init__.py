@@ -15,9 +15,9 @@ from dpkit.attacks.inversion import (InversionConfig, invert_gradient, observed_
 from dpkit.attacks.kkt import (KKTConfig, KKTResult, binary_margin, check_homogeneous,
                                kkt_reconstruct)
 from dpkit.attacks.membership import (LiRAConfig, LiRAResult, classifier_shadow_fit, lira_attack,
-                                      lira_scores, logit_confidence, loss_attack,
-                                      membership_split, per_example_loss, shadow_assignment,
-                                      train_shadow_confidences)
+                                      lira_population, lira_scores, logit_confidence,
+                                      loss_attack, membership_split, per_example_loss,
+                                      shadow_assignment, train_shadow_confidences)
 from dpkit.attacks.plots import grid_png, paired_grid_png, roc_png
 from dpkit.attacks.runs import (CLASSIFIER_METHODS, GAN_METHODS, MEMBERSHIP_METHODS,
                                RECONSTRUCTION_METHODS, MembershipOptions, MembershipRun,
@@ -33,7 +33,8 @@ __all__ = [
     "roc_png", "InversionConfig", "invert_gradient", "observed_gradient", "total_variation",
     "KKTConfig", "KKTResult", "binary_margin", "check_homogeneous", "kkt_reconstruct",
     "rescale_per_image", "LiRAConfig", "LiRAResult", "classifier_shadow_fit", "lira_attack",
-    "lira_scores", "logit_confidence", "loss_attack", "membership_split", "per_example_loss",
+    "lira_scores", "logit_confidence", "loss_attack", "lira_population", "membership_split",
+    "per_example_loss",
     "shadow_assignment", "train_shadow_confidences", "LatentSearchConfig", "closest_distances",
     "discriminator_attack", "gan_leaks_attack", "gan_leaks_latent_attack",
     "CLASSIFIER_METHODS", "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS",

@@ -33,7 +33,7 @@ from dpkit.errors import DPKitError, require
 
 ShadowFit = Callable[[ImageTensorDataset, int], tuple[nn.Module, float]]
 
-__all__ = ["LiRAConfig", "LiRAResult", "membership_split", "logit_confidence",
+__all__ = ["LiRAConfig", "LiRAResult", "membership_split", "lira_population", "logit_confidence",
            "per_example_loss", "loss_attack", "shadow_assignment", "classifier_shadow_fit", "train_shadow_confidences",
            "lira_scores", "lira_attack"]
 
@@ -61,6 +61,33 @@ def membership_split(bundle: DatasetBundle, *, max_per_side: int | None = None,
         return ds.subset(torch.randperm(len(ds), generator=gen)[:n].sort().values)
 
     return pick(members), pick(pool)
+
+
+def lira_population(bundle: DatasetBundle, *, seed: int = 0
+                    ) -> tuple[ImageTensorDataset, ImageTensorDataset]:
+    """Members and non-members for LiRA, such that each shadow trains on as many examples as the
+    target did.
+
+    The shadows train on random halves of members ∪ non-members, so both sides need the
+    target's training-set size T: every member, and T non-members drawn (seeded) from the run's
+    held-out examples (else its test split). Smaller shadows would fit their data more tightly
+    than the target and misjudge its confidences.
+
+    Raises:
+        DPKitError: fewer than T non-members exist; the message says how many the target may use.
+    """
+    members = bundle.train
+    pool = bundle.heldout if bundle.heldout is not None and len(bundle.heldout) > 0 else bundle.test
+    t, p = len(members), len(pool)
+    if p < t:
+        spare = len(members) + (len(bundle.heldout) if bundle.heldout is not None else 0)
+        raise DPKitError(
+            f"LiRA's shadows must train on as many examples as the target ({t}), drawn from its "
+            f"{t} members and {t} non-members, but the run has only {p} non-members (held-out "
+            f"or test examples); train the target with --subset {spare // 2} or fewer (the rest "
+            f"of the training split is then held out), or use --method loss")
+    gen = torch.Generator().manual_seed(seed)
+    return members, pool.subset(torch.randperm(p, generator=gen)[:t].sort().values)
 
 
 def _logits(model: nn.Module, dataset: ImageTensorDataset, device: torch.device | str,

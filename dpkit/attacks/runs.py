@@ -22,10 +22,10 @@ from dpkit.attacks.image_quality import match_to_training, rescale_per_image
 from dpkit.attacks.inversion import InversionConfig, invert_gradient, observed_gradient
 from dpkit.attacks.kkt import KKTConfig, binary_margin, check_homogeneous, kkt_reconstruct
 from dpkit.attacks.membership import (LiRAConfig, classifier_shadow_fit, lira_attack,
-                                      loss_attack, membership_split)
+                                      lira_population, loss_attack, membership_split)
 from dpkit.attacks.plots import paired_grid_png, roc_png
 from dpkit.attacks.scores import AttackMetrics, MembershipScores, attack_metrics, roc_curve
-from dpkit.engine import RunDir, create_run_dir, open_run_dir
+from dpkit.engine import RunDir, check_new_run_dir, create_run_dir, open_run_dir
 from dpkit.errors import DPKitError, require
 
 __all__ = ["CLASSIFIER_METHODS", "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS",
@@ -103,15 +103,28 @@ def _classifier_scores(run: RunDir, opts: MembershipOptions, device: torch.devic
     sigma = run.read_json("privacy.json").get("noise_multiplier") if cfg.privacy.enabled else None
     fit = classifier_shadow_fit(cfg, num_classes=target.num_classes, public=target.bundle.public,
                                 noise_multiplier=sigma, device=device)
-    res = lira_attack(target.model, fit, members, nonmembers, opts.lira, device=device,
+    population = lira_population(target.bundle, seed=opts.seed)
+    res = lira_attack(target.model, fit, *population, opts.lira, device=device,
                       on_shadow=on_shadow)
     first, second = (res.offline, res.online) if opts.offline else (res.online, res.offline)
     secs = res.shadow_seconds
-    return [first, second, loss], {"shadow_models": len(secs),
-                                   "seconds_per_shadow": sum(secs) / len(secs),
-                                   "shadow_epsilon": res.shadow_epsilon,
-                                   "target_train_size": len(target.bundle.train),
-                                   "shadow_train_size": len(members)}
+    n = len(members)  # scored examples per side: as many as the loss attack's
+    return [_sample(first, n, opts.seed), _sample(second, n, opts.seed), loss], {
+        "shadow_models": len(secs), "seconds_per_shadow": sum(secs) / len(secs),
+        "shadow_epsilon": res.shadow_epsilon, "target_train_size": len(target.bundle.train),
+        "shadow_train_size": len(population[0])}
+
+
+def _sample(scores: MembershipScores, n: int, seed: int) -> MembershipScores:
+    """The scores of a seeded random n members and n non-members (all when n covers them)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def pick(arr: Any) -> Any:
+        if len(arr) <= n:
+            return arr
+        return arr[torch.randperm(len(arr), generator=gen)[:n].sort().values.numpy()]
+
+    return MembershipScores(scores.method, pick(scores.members), pick(scores.nonmembers))
 
 
 def _gan_scores(run: RunDir, opts: MembershipOptions, device: torch.device | str
@@ -146,11 +159,12 @@ def run_membership(run_dir: str | Path, opts: MembershipOptions, *, out: str | P
                          f"train-classifier runs use {'/'.join(CLASSIFIER_METHODS)}, for "
                          f"train-gan runs {'/'.join(GAN_METHODS)}")
     t0 = time.perf_counter()
-    dest = _attack_dir(run, f"membership-{opts.method}", out)  # refuse a used --out up front
+    check_new_run_dir(out)  # refuse a used --out up front; create it once the attack worked
     if kind == "train-classifier":
         scores, extra = _classifier_scores(run, opts, device, on_shadow)
     else:
         scores, extra = _gan_scores(run, opts, device)
+    dest = _attack_dir(run, f"membership-{opts.method}", out)
     metrics = [attack_metrics(s) for s in scores]
     roc = roc_png({m.method: roc_curve(s) for m, s in zip(metrics, scores)}, dest.file("roc.png"))
     extra = extra | {"seconds": time.perf_counter() - t0}

@@ -3,6 +3,11 @@
 The run directory holds config.json, split.json, metrics.jsonl (one record per epoch),
 checkpoint.pt (after every epoch), final.pt (the trained weights), privacy.json, result.json and
 curves.png (loss and test accuracy per epoch).
+
+Only final.pt (the model's state dict and nothing else) is covered by ε and may be published. The
+training loss in metrics.jsonl and curves.png is computed on private data without noise, and
+checkpoint.pt with config.json lets anyone regenerate a seeded run's noise: both are the trainer's
+secrets.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class TrainResult:
     robust_accuracy: float | None
     epochs: int
     train_size: int
+    epsilon_valid: bool = True
+    noise_reproducible: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -55,13 +62,16 @@ def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierC
     run.write_json("privacy.json", fit.report.to_dict())
     hist = fit.history
     series = {"test accuracy": [r.get("test_accuracy", math.nan) for r in hist],
-              "train loss / max": _scaled([r["loss"] for r in hist])}
+              "train loss / max (private, NOT covered by epsilon)":
+                  _scaled([r["loss"] for r in hist])}
     plot_curves(run.file("curves.png"), series, ylim=(0.0, 1.0),
                 title=f"{bundle.name} {cfg.model.arch}, epsilon = {_fmt(fit.report.epsilon)}")
     result = TrainResult(run_dir=str(run.path), epsilon=fit.report.epsilon,
                          delta=fit.report.delta, noise_multiplier=fit.report.noise_multiplier,
                          test_accuracy=fit.test_accuracy, robust_accuracy=fit.robust_accuracy,
-                         epochs=cfg.epochs, train_size=len(bundle.train))
+                         epochs=cfg.epochs, train_size=len(bundle.train),
+                         epsilon_valid=fit.report.epsilon_valid,
+                         noise_reproducible=fit.noise_reproducible)
     run.write_json("result.json", result.to_dict())
     return result
 

@@ -6,8 +6,9 @@ One private step, for a Poisson-sampled batch of private examples:
    :func:`~dpkit.classifiers.norms.public_statistics` (no gradients, Opacus hooks off), which sets
    the normalization statistics of this step;
 2. with ``noise_augment`` each private example gets its own Gaussian noise (for randomized
-   smoothing); with PGD the first ``adv_fraction`` of the batch is replaced by adversarial
-   versions crafted against the current weights (hooks off, parameter gradients untouched);
+   smoothing); with PGD each example, with probability ``adv_fraction`` decided by its own coin
+   (:class:`~dpkit.classifiers.adversarial.AdversarialCoins`), is replaced by an adversarial
+   version crafted against the current weights (hooks off, parameter gradients untouched);
 3. one forward/backward of the batch gives per-example gradients, which the engine clips, sums,
    noises and charges to the accountant once.
 
@@ -30,18 +31,22 @@ import torch
 from torch import nn
 
 from dpkit.classifiers.averaging import WeightAverage
-from dpkit.classifiers.adversarial import PIXEL_SCALE, PGDConfig, no_grad_sample, pgd_attack
+from dpkit.classifiers.adversarial import (PIXEL_SCALE, AdversarialCoins, PGDConfig,
+                                           no_grad_sample, pgd_attack)
 from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.models import ModelConfig, build_model
 from dpkit.classifiers.norms import public_statistics, uses_public_norm
 from dpkit.data import ImageTensorDataset
-from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
+from dpkit.engine import (NOT_COVERED_KEY, PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
                           make_private, progress, save_checkpoint, seed_everything)
 from dpkit.errors import DPKitError, require
 
-__all__ = ["OPTIMIZERS", "ClassifierConfig", "FitResult", "fit_classifier", "make_optimizer"]
+__all__ = ["OPTIMIZERS", "PRIVATE_RECORD_KEYS", "ClassifierConfig", "FitResult", "fit_classifier",
+           "make_optimizer", "training_inputs"]
 
 OPTIMIZERS = ("sgd", "adam", "adagrad")
+# Per-epoch values computed from private training data without noise: NOT covered by ε.
+PRIVATE_RECORD_KEYS = ("loss",)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class ClassifierConfig:
         lr, momentum: optimizer settings.
         epochs, batch_size: training length and expected batch size B (q = B/N).
         pgd: adversarial training attack, or None.
-        adv_fraction: share of each batch replaced by adversarial examples (1.0 = all).
+        adv_fraction: probability that an example is replaced by its adversarial version, by an
+            independent coin per example (1.0 = all).
         noise_augment: σ (pixel units) of Gaussian noise added to every training input; trains
             the base classifier for randomized smoothing. 0 = off.
         ema: decay of an exponential moving average of the weights (0 = off); the averaged
@@ -129,9 +135,13 @@ class FitResult:
     Attributes:
         model: the trained network (unwrapped, eval mode).
         report: the privacy spent (ε = ∞ without DP).
-        history: one record per epoch (epoch, loss, epsilon, test_accuracy, seconds).
+        history: one record per epoch (epoch, loss, epsilon, test_accuracy, seconds); the
+            training loss is computed on private data without noise and is NOT covered by ε
+            (each record names such keys under ``not_covered_by_epsilon``).
         test_accuracy: final clean test accuracy (None without a test set).
         robust_accuracy: PGD accuracy on the test set (None unless trained with ``pgd``).
+        noise_reproducible: the noise came from a seeded generator (not secure mode), so the
+            seed or a checkpoint lets anyone remove it; publish the weights only.
     """
 
     model: nn.Module
@@ -139,6 +149,7 @@ class FitResult:
     history: list[dict[str, Any]]
     test_accuracy: float | None = None
     robust_accuracy: float | None = None
+    noise_reproducible: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"privacy": self.report.to_dict(), "history": self.history,
@@ -170,27 +181,44 @@ class _PublicBatches:
         return self.images[idx].to(self.device)  # (P, C, H, W)
 
 
+def training_inputs(setup: PrivateSetup, cfg: ClassifierConfig, x: torch.Tensor,
+                    y: torch.Tensor, coins: AdversarialCoins | None) -> torch.Tensor:
+    """The inputs a private step differentiates: x with Gaussian noise (``noise_augment``), then,
+    for the examples whose coin says so (all when ``adv_fraction`` is 1), PGD against the
+    current weights with Opacus's hooks off.
+
+    Example i's row depends only on (x_i, y_i), the weights, the public statistics and randomness
+    drawn independently of the data: the coins are per example (:class:`AdversarialCoins`), the
+    attack's loss is a sum of per-example terms on a model that mixes no examples, and the
+    augmentation noise and PGD random starts are fresh i.i.d. draws per example. Fixing those
+    draws, adding one record changes the clipped sum by one clipped gradient (norm ≤ C); the
+    Gaussian mechanism's bound then holds for every value of the draws, hence for their mixture.
+    """
+    attack = coins.draw(x, y) if coins is not None else None  # one key per step, empty or not
+    if x.shape[0] == 0:
+        return x
+    if cfg.noise_augment > 0:
+        x = x + torch.randn_like(x) * (cfg.noise_augment * PIXEL_SCALE)
+    if cfg.pgd is not None:
+        with setup.hooks_off():
+            if attack is None:
+                return pgd_attack(setup.model, x, y, cfg.pgd)
+            x = x.clone()
+            if bool(attack.any()):
+                x[attack] = pgd_attack(setup.model, x[attack], y[attack], cfg.pgd)
+    return x
+
+
 def _private_step(setup: PrivateSetup, cfg: ClassifierConfig, x: torch.Tensor, y: torch.Tensor,
-                  public: _PublicBatches | None) -> float:
+                  public: _PublicBatches | None, coins: AdversarialCoins | None) -> float:
     """One DP-SGD step on a sampled batch (see the module docstring); returns the batch loss."""
     if public is not None:
-        with no_grad_sample(setup.model), torch.no_grad(), public_statistics(setup.module):
+        with setup.hooks_off(), torch.no_grad(), public_statistics(setup.module):
             setup.model(public.next())
-    if x.shape[0] > 0:
-        if cfg.noise_augment > 0:
-            x = x + torch.randn_like(x) * (cfg.noise_augment * PIXEL_SCALE)
-        if cfg.pgd is not None:
-            k = int(round(cfg.adv_fraction * x.shape[0]))
-            with no_grad_sample(setup.model):
-                x_adv = pgd_attack(setup.model, x[:k], y[:k], cfg.pgd)
-            x = torch.cat([x_adv, x[k:]])
+    x = training_inputs(setup, cfg, x, y, coins)
     setup.optimizer.zero_grad(set_to_none=True)
     if x.shape[0] == 0 and setup.private and setup.config.grad_sample_mode == "functorch":
-        # vmap cannot run on an empty batch; its per-sample gradients are an empty stack, and
-        # the step still adds the noise (an empty Poisson batch is a valid, charged step)
-        for p in setup.model.parameters():
-            if p.requires_grad:
-                p.grad_sample = p.new_zeros((0, *p.shape))
+        setup.empty_batch_grads()  # vmap cannot run on an empty batch; the step adds the noise
         setup.optimizer.step()
         return 0.0
     loss = setup.criterion(setup.model(x), y)
@@ -237,6 +265,8 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
                 "--norm public-bn needs public data; add --public-data holdout (or the name of "
                 "another dataset, e.g. mnist for fashion-mnist)")
         public_batches = _PublicBatches(public, cfg.public_batch_size, cfg.seed + 2, device)
+    coins = (AdversarialCoins(cfg.adv_fraction, seed=cfg.seed + 3)
+             if cfg.pgd is not None and cfg.adv_fraction < 1 else None)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     setup = make_private(model, optimizer, train, cfg.privacy, batch_size=cfg.batch_size,
                          epochs=cfg.epochs, seed=cfg.seed)
@@ -254,6 +284,8 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
             public_batches.gen.set_state(info.extra["public_generator"])
         if ema is not None:
             ema.load_state_dict(info.extra["ema"])
+        if coins is not None:
+            coins.load_state_dict(info.extra["adversarial_coins"])
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         setup.model.train()
@@ -262,12 +294,13 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
             for x, y in progress(loader, quiet=quiet, desc=f"epoch {epoch}/{cfg.epochs}",
                                  total=setup.steps_per_epoch):
                 x, y = x.to(device), y.to(device)
-                total += _private_step(setup, cfg, x, y, public_batches)
+                total += _private_step(setup, cfg, x, y, public_batches, coins)
                 count += x.shape[0]
                 if ema is not None:
                     ema.update(setup.module)
         record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1),
-                                  "epsilon": setup.epsilon(), "steps": setup.steps_taken}
+                                  "epsilon": setup.epsilon(), "steps": setup.steps_taken,
+                                  NOT_COVERED_KEY: list(PRIVATE_RECORD_KEYS)}
         if test is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             with no_grad_sample(setup.model):
                 record["test_accuracy"] = evaluate_accuracy(setup.module, test, device=device)
@@ -280,6 +313,7 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
         if checkpoint is not None:
             extra = {"history": history, "public_generator":
                      public_batches.gen.get_state() if public_batches is not None else None,
+                     "adversarial_coins": coins.state_dict() if coins is not None else None,
                      "ema": ema.state_dict() if ema is not None else None}
             save_checkpoint(checkpoint, epoch=epoch, models={"model": setup.model},
                             optimizers={"optimizer": setup.optimizer}, setups={"setup": setup},
@@ -295,4 +329,5 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
             robust = robust_accuracy(module, test.subset(torch.arange(n)), cfg.pgd, restarts=1,
                                      device=device).robust_accuracy
     return FitResult(model=module, report=setup.report(), history=history,
-                     test_accuracy=test_acc, robust_accuracy=robust)
+                     test_accuracy=test_acc, robust_accuracy=robust,
+                     noise_reproducible=setup.reproducible_noise)

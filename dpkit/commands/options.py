@@ -11,7 +11,8 @@ import click
 from dpkit.engine import ACCOUNTANTS, DEVICES, GRAD_SAMPLE_MODES, PrivacyConfig, to_jsonable
 
 __all__ = ["json_option", "seed_option", "device_option", "quiet_option", "out_option",
-           "privacy_options", "data_options", "privacy_config_from", "emit", "parse_int_list"]
+           "privacy_options", "data_options", "privacy_config_from", "emit", "parse_int_list",
+           "privacy_notes", "REPRODUCIBLE_NOISE_NOTICE"]
 
 F = Callable[..., Any]
 
@@ -45,7 +46,10 @@ def privacy_options(f: F) -> F:
         click.option("--physical-batch-size", type=int, default=None,
                      help="Split sampled batches into chunks of this size to save memory."),
         click.option("--secure-mode", is_flag=True,
-                     help="Noise hardened against floating-point attacks; not reproducible."),
+                     help="Sampling and noise from the OS CSPRNG, hardened against "
+                          "floating-point attacks; no generator state is saved, so the run is "
+                          "not reproducible and --resume continues with fresh noise (epsilon "
+                          "stays exact, weights differ from an uninterrupted run)."),
         click.option("--no-poisson", is_flag=True,
                      help="Shuffled fixed-size batches instead of Poisson sampling "
                           "(the printed epsilon is then NOT a valid guarantee)."),
@@ -113,6 +117,18 @@ def emit(result: Any, *, as_json: bool, text: Callable[[], str]) -> None:
         click.echo(json.dumps(to_jsonable(result), sort_keys=False))
     else:
         click.echo(text())
+
+
+# Printed once per run whose noise came from a seeded generator (every run without --secure-mode).
+REPRODUCIBLE_NOISE_NOTICE = (
+    "note: this run's noise is reproducible from its seed: anyone holding its config.json or "
+    "checkpoint.pt can remove it; publish only final.pt (weights) and generated samples, and "
+    "keep the run directory private (or train with --secure-mode)")
+
+
+def privacy_notes(*, noise_reproducible: bool) -> list[str]:
+    """The notes a training command prints under its epsilon line."""
+    return [REPRODUCIBLE_NOISE_NOTICE] if noise_reproducible else []
 
 
 def fmt_eps(x: float) -> str:

@@ -7,7 +7,7 @@ import click
 from dpkit.commands.options import emit, fmt_eps, json_option
 from dpkit.engine import ACCOUNTANTS, PrivacyPlan, plan_privacy
 
-_NOTES = {"gdp": " (CLT approximation; can underestimate)"}
+_NOTES = {"gdp": " (CLT approximation; can underestimate; never used for a training run)"}
 
 
 def _text(plan: PrivacyPlan, calibrated: bool) -> str:
@@ -33,7 +33,8 @@ def _text(plan: PrivacyPlan, calibrated: bool) -> str:
 @click.option("--epsilon", type=float, default=None, help="Target epsilon: report the sigma reaching it.")
 @click.option("--delta", type=float, default=1e-5, show_default=True, help="Delta; must be < 1/N.")
 @click.option("--accountant", type=click.Choice(ACCOUNTANTS), default="prv", show_default=True,
-              help="Accountant for calibration and for the 'epsilon' field.")
+              help="Accountant for calibration and for the 'epsilon' field (gdp is "
+                   "shown as an extra line only: it can underestimate epsilon).")
 @json_option
 def privacy(dataset_size: int, batch_size: int, epochs: int, noise_multiplier: float | None,
             epsilon: float | None, delta: float, accountant: str, as_json: bool) -> None:

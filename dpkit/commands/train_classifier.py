@@ -11,9 +11,9 @@ from dpkit.classifiers import (ARCHITECTURES, NORMS, OPTIMIZERS, ClassifierConfi
                                PGDConfig, TrainResult, resume_classifier, train_classifier)
 from dpkit.commands.options import (data_options, device_option, emit, fmt_eps, json_option,
                                     out_option, parse_int_list, privacy_config_from,
-                                    privacy_options, quiet_option, seed_option)
+                                    privacy_notes, privacy_options, quiet_option, seed_option)
 from dpkit.data import DataOptions
-from dpkit.engine import resolve_device
+from dpkit.engine import INVALID_EPSILON, resolve_device
 
 __all__ = ["train_classifier_command"]
 
@@ -22,12 +22,15 @@ def _text(r: TrainResult) -> str:
     privacy = (f"epsilon = {fmt_eps(r.epsilon)} at delta = {r.delta:g} (noise multiplier "
                f"{r.noise_multiplier:.4g})" if math.isfinite(r.epsilon)
                else "non-private (epsilon = inf)")
+    if not r.epsilon_valid:
+        privacy += f" [{INVALID_EPSILON}]"
     lines = [f"run directory: {r.run_dir}",
              f"trained {r.epochs} epochs on {r.train_size} examples; {privacy}"]
     if r.test_accuracy is not None:
         lines.append(f"test accuracy: {r.test_accuracy:.4f}")
     if r.robust_accuracy is not None:
         lines.append(f"robust accuracy (PGD, test): {r.robust_accuracy:.4f}")
+    lines += privacy_notes(noise_reproducible=r.noise_reproducible)
     return "\n".join(lines)
 
 
@@ -65,7 +68,8 @@ def _pgd_from(kw: dict[str, Any]) -> PGDConfig | None:
 @click.option("--pgd-alpha", type=float, default=None, help="Step size (default 2.5*eps/steps).")
 @click.option("--pgd-steps", type=int, default=10, show_default=True, help="1 = FGSM.")
 @click.option("--adv-fraction", type=float, default=1.0, show_default=True,
-              help="Share of each batch replaced by adversarial examples.")
+              help="Probability that an example is replaced by its adversarial version "
+                   "(an independent coin per example).")
 @click.option("--noise-augment", type=float, default=0.0, show_default=True,
               help="Gaussian noise sigma (pixel units) on inputs, for randomized smoothing.")
 @click.option("--ema", type=float, default=0.0, show_default=True,

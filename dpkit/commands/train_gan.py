@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from dpkit.commands.options import (data_options, device_option, emit, json_option,
-                                    out_option, parse_int_list, privacy_config_from,
+                                    out_option, parse_int_list, privacy_config_from, privacy_notes,
                                     privacy_options, quiet_option, seed_option)
 from dpkit.data import DataOptions
 from dpkit.engine import create_run_dir, open_run_dir, resolve_device
@@ -58,6 +58,8 @@ def _text(result: GANResult) -> str:
                      f"G loss = {last['g_loss']:.3f}; samples in "
                      f"{result.run_dir}/samples/epoch_{result.epochs:03d}.png")
     lines.append("privacy: " + result.report.summary())
+    lines.append(f"generator weights: {result.run_dir}/final.pt")
+    lines += privacy_notes(noise_reproducible=result.noise_reproducible)
     return "\n".join(lines)
 
 

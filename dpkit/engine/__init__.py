@@ -1,18 +1,23 @@
 """The shared DP-SGD engine every dpkit trainer uses."""
 
-from dpkit.engine.accounting import (PrivacyPlan, PrivacyReport, calibrate_noise,
+from dpkit.engine.accounting import (INVALID_EPSILON, PrivacyPlan, PrivacyReport, calibrate_noise,
                                      compute_epsilon, epsilon_from_accountant, plan_privacy,
                                      steps_per_epoch)
 from dpkit.engine.checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
-from dpkit.engine.config import ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig
+from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
+                                 check_training_accountant)
 from dpkit.engine.device import DEVICES, resolve_device
-from dpkit.engine.private import PrivateSetup, make_private, unwrap_model, validate_private_model
+from dpkit.engine.private import (PrivateSetup, hooks_off, make_private, unwrap_model,
+                                  validate_private_model)
+from dpkit.engine.randomness import RandomSource, SecureSource, SeededSource, make_source
 from dpkit.engine.progress import progress
-from dpkit.engine.rundir import RunDir, create_run_dir, open_run_dir, to_jsonable
+from dpkit.engine.rundir import NOT_COVERED_KEY, RunDir, check_new_run_dir, create_run_dir, open_run_dir, to_jsonable
 from dpkit.engine.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = [
-    "ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES",
+    "ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "INVALID_EPSILON",
+    "RandomSource", "SecureSource", "SeededSource", "make_source", "hooks_off",
+    "check_training_accountant", "NOT_COVERED_KEY", "check_new_run_dir",
     "PrivacyConfig", "PrivacyPlan", "PrivacyReport", "PrivateSetup", "CheckpointInfo", "RunDir",
     "calibrate_noise", "compute_epsilon", "epsilon_from_accountant", "plan_privacy",
     "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",

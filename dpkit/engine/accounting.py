@@ -14,10 +14,11 @@ from typing import Any
 
 from opacus.accountants import IAccountant, create_accountant
 
-from dpkit.engine.config import ACCOUNTANTS
+from dpkit.engine.config import ALL_ACCOUNTANTS, check_training_accountant
 from dpkit.errors import DPKitError, require
 
 __all__ = [
+    "INVALID_EPSILON",
     "PrivacyPlan",
     "PrivacyReport",
     "calibrate_noise",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _MAX_SIGMA = 1e4
+INVALID_EPSILON = "NOT a DP guarantee: batches were not Poisson-sampled"
 
 
 def steps_per_epoch(dataset_size: int, batch_size: int) -> int:
@@ -66,9 +68,10 @@ def epsilon_from_accountant(accountant: IAccountant, delta: float) -> float:
 
 def compute_epsilon(*, sample_rate: float, noise_multiplier: float, steps: int, delta: float,
                     accountant: str = "prv") -> float:
-    """ε after ``steps`` Poisson-sampled Gaussian steps, from one Opacus accountant."""
-    require(accountant in ACCOUNTANTS, f"accountant={accountant!r} is unknown; "
-                                       f"choose one of {', '.join(ACCOUNTANTS)}")
+    """ε after ``steps`` Poisson-sampled Gaussian steps, from one Opacus accountant
+    (``"gdp"`` allowed here: the calculator shows it as an approximation)."""
+    require(accountant in ALL_ACCOUNTANTS, f"accountant={accountant!r} is unknown; "
+                                           f"choose one of {', '.join(ALL_ACCOUNTANTS)}")
     require(noise_multiplier >= 0, f"noise multiplier {noise_multiplier} must be >= 0")
     require(0 < delta < 1, f"delta={delta} must be in (0, 1)")
     with warnings.catch_warnings():
@@ -83,8 +86,10 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
     """Smallest σ (to ``rel_tolerance`` in ε) whose ε after ``steps`` is at most the target.
 
     Bisection on σ, monotone because ε decreases in σ for every accountant.
-    Raises DPKitError when no σ up to 1e4 reaches the target.
+    Raises DPKitError when no σ up to 1e4 reaches the target, or for ``accountant="gdp"``
+    (an approximation that can underestimate ε may not choose the noise).
     """
+    check_training_accountant(accountant)
     require(target_epsilon > 0 and math.isfinite(target_epsilon),
             f"epsilon={target_epsilon} must be a positive finite number")
 
@@ -132,9 +137,15 @@ class PrivacyReport:
     poisson_sampling: bool = True
     private: bool = True
 
+    @property
+    def epsilon_valid(self) -> bool:
+        """False when ``epsilon`` is NOT a DP guarantee (private run without Poisson sampling)."""
+        return not (self.private and not self.poisson_sampling)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["epsilon"] = _json_float(self.epsilon)
+        d["epsilon_valid"] = self.epsilon_valid
         return d
 
     def summary(self) -> str:
@@ -143,8 +154,8 @@ class PrivacyReport:
         text = (f"epsilon = {self.epsilon:.4g} at delta = {self.delta:g} ({self.accountant}, "
                 f"sigma = {self.noise_multiplier:.4g}, q = {self.sample_rate:.4g}, "
                 f"{self.steps} steps, C = {self.max_grad_norm:g})")
-        if not self.poisson_sampling:
-            text += " [NOT VALID: batches were not Poisson-sampled]"
+        if not self.epsilon_valid:
+            text += f" [{INVALID_EPSILON}]"
         return text
 
 
@@ -173,6 +184,9 @@ def plan_privacy(*, dataset_size: int, batch_size: int, epochs: int, delta: floa
                  accountant: str = "prv") -> PrivacyPlan:
     """ε of a planned run for all accountants, calibrating σ first when a target ε is given.
 
+    ``accountant`` (prv or rdp) calibrates σ and gives ``epsilon``; ``epsilons`` also holds
+    GDP's approximation, which can underestimate ε and is never a run's reported ε.
+
     Steps are ``epochs * steps_per_epoch(N, B)`` Poisson-sampled steps at q = B/N, the sampling
     every dpkit trainer does.
     """
@@ -181,8 +195,7 @@ def plan_privacy(*, dataset_size: int, batch_size: int, epochs: int, delta: floa
     require(0 < delta < 1 / dataset_size,
             f"delta={delta:g} must be in (0, 1/N) = (0, {1 / dataset_size:.2g}) for N={dataset_size}; "
             f"use --delta {10 ** math.floor(math.log10(1 / dataset_size) - 1):g} or smaller")
-    require(accountant in ACCOUNTANTS,
-            f"accountant={accountant!r} is unknown; choose one of {', '.join(ACCOUNTANTS)}")
+    check_training_accountant(accountant)
     if (noise_multiplier is None) == (target_epsilon is None):
         raise DPKitError("give exactly one of --noise-multiplier and --epsilon")
     steps = epochs * steps_per_epoch(dataset_size, batch_size)
@@ -193,7 +206,7 @@ def plan_privacy(*, dataset_size: int, batch_size: int, epochs: int, delta: floa
             f"noise multiplier {noise_multiplier} must be >= 0")
     epsilons = {name: compute_epsilon(sample_rate=q, noise_multiplier=noise_multiplier,
                                       steps=steps, delta=delta, accountant=name)
-                for name in ACCOUNTANTS}
+                for name in ALL_ACCOUNTANTS}
     return PrivacyPlan(epsilon=epsilons[accountant], delta=delta,
                        noise_multiplier=noise_multiplier, sample_rate=q, steps=steps,
                        epochs=epochs, accountant=accountant, epsilons=epsilons)

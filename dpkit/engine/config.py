@@ -8,9 +8,25 @@ from typing import Any
 
 from dpkit.errors import DPKitError, require
 
-__all__ = ["ACCOUNTANTS", "GRAD_SAMPLE_MODES", "PrivacyConfig"]
+__all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "PrivacyConfig",
+           "check_training_accountant"]
 
-ACCOUNTANTS = ("rdp", "prv", "gdp")
+# Accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps: the only ones
+# allowed to calibrate σ or to report a training run's ε.
+ACCOUNTANTS = ("rdp", "prv")
+# Also shown by the privacy calculator: GDP's central-limit approximation, which can
+# underestimate ε (N = 1500, B = 64, 15 epochs: σ calibrated to GDP ε = 8 has PRV ε 9.28).
+ALL_ACCOUNTANTS = ("rdp", "prv", "gdp")
+
+
+def check_training_accountant(accountant: str) -> None:
+    """Refuse an accountant that may not calibrate σ or report a training run's ε."""
+    if accountant == "gdp":
+        raise DPKitError("accountant='gdp' is a central-limit approximation that can "
+                         "underestimate epsilon, so it may not calibrate noise or report a "
+                         "training run's epsilon; use 'prv' (tight) or 'rdp'")
+    require(accountant in ACCOUNTANTS, f"accountant={accountant!r} is unknown; choose one of "
+                                       f"{', '.join(ACCOUNTANTS)}")
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 
 
@@ -26,13 +42,16 @@ class PrivacyConfig:
         noise_multiplier: σ, the noise std divided by the clipping norm.
         delta: δ of the (ε, δ) guarantee; must be < 1/N (checked against the dataset size).
         max_grad_norm: C, the per-example L2 clipping norm.
-        accountant: "rdp", "prv" or "gdp" (Opacus accountants).
+        accountant: "prv" or "rdp" (Opacus accountants); "gdp" is refused, it can
+            underestimate ε.
         grad_sample_mode: how Opacus computes per-example gradients: "hooks", "functorch", "ghost".
         poisson_sampling: sample each example independently with q = B/N (what the accountant
             assumes). False iterates shuffled fixed-size batches, and every ε is then flagged as
             not covered by the analysis.
-        secure_mode: noise drawn with Opacus's floating-point-attack mitigation, from
-            generators seeded by the OS entropy pool (runs are then not reproducible).
+        secure_mode: sampling and noise drawn from the OS CSPRNG, with Opacus's
+            floating-point-attack mitigation; no generator state exists to be saved, so runs are
+            not reproducible and a resumed run continues with fresh randomness (ε unchanged).
+            Without it, the noise is a function of the seed: see :mod:`dpkit.engine.randomness`.
         max_physical_batch_size: split each sampled (logical) batch into chunks of at most this
             many examples, so large batches fit in memory (Opacus BatchMemoryManager).
     """
@@ -49,8 +68,7 @@ class PrivacyConfig:
     max_physical_batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        require(self.accountant in ACCOUNTANTS,
-                f"accountant={self.accountant!r} is unknown; choose one of {', '.join(ACCOUNTANTS)}")
+        check_training_accountant(self.accountant)
         require(self.grad_sample_mode in GRAD_SAMPLE_MODES,
                 f"grad_sample_mode={self.grad_sample_mode!r} is unknown; "
                 f"choose one of {', '.join(GRAD_SAMPLE_MODES)}")

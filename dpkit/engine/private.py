@@ -2,15 +2,16 @@
 
 Wraps Opacus (per-example gradients, clipping, noise, accountants) without subclassing it, and adds
 what dpkit's privacy guarantee needs on top: model validation with errors that say how to fix the
-model, Poisson sampling at exactly q = B/N with an explicit step count, seeded generators whose
-state goes into checkpoints, and a guard against taking two noisy steps on one sampled batch.
+model, Poisson sampling at exactly q = B/N with an explicit step count, one source of sampling and
+noise randomness (seeded and checkpointed, or the OS CSPRNG in secure mode: see
+:mod:`dpkit.engine.randomness`), and a guard against taking two noisy steps on one sampled batch.
+No module outside ``dpkit.engine`` needs to call Opacus.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import secrets
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -29,10 +30,11 @@ from torch.utils.data import DataLoader, Dataset
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
 from dpkit.engine.config import PrivacyConfig
+from dpkit.engine.randomness import RandomSource, make_source
 from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, make_loader
 from dpkit.errors import DPKitError, PrivacyViolation, require
 
-__all__ = ["PrivateSetup", "make_private", "validate_private_model", "unwrap_model"]
+__all__ = ["PrivateSetup", "make_private", "validate_private_model", "unwrap_model", "hooks_off"]
 
 
 def validate_private_model(model: nn.Module) -> None:
@@ -58,10 +60,31 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model._module if isinstance(model, AbstractGradSampleModule) else model
 
 
-def _generator(device: torch.device | str, seed: int | None) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    gen.manual_seed(secrets.randbits(63) if seed is None else seed)
-    return gen
+@contextlib.contextmanager
+def hooks_off(model: nn.Module) -> Iterator[None]:
+    """Forward/backward passes that must not produce per-example gradients (Opacus hooks off):
+    attack crafting, public statistics, the generator's pass through a private discriminator.
+    Any ``grad_sample`` left behind is cleared on exit."""
+    gsm = model if isinstance(model, AbstractGradSampleModule) else None
+    if gsm is not None:
+        gsm.disable_hooks()
+    try:
+        yield
+    finally:
+        if gsm is not None:
+            gsm.enable_hooks()
+            for p in gsm.parameters():
+                p.grad_sample = None
+
+
+def _add_noise(optimizer: DPOptimizer, source: RandomSource) -> None:
+    """Opacus's ``add_noise`` (p.grad = Σ clipped + N(0, σ²C²)) drawing from ``source``."""
+    std = optimizer.noise_multiplier * optimizer.max_grad_norm
+    for p in optimizer.params:
+        summed = p.summed_grad
+        noise = (source.gaussian(summed.shape, std, device=summed.device, dtype=summed.dtype)
+                 if std > 0 else torch.zeros_like(summed))
+        p.grad = (summed + noise).view_as(p)
 
 
 @dataclass
@@ -79,6 +102,8 @@ class PrivateSetup:
         sample_rate: q = B/N.
         steps_per_epoch: optimizer steps per epoch.
         accountant: the Opacus accountant charged at every private step (None when DP is off).
+        sampler_source: randomness of the Poisson sampling (shuffling when DP is off).
+        noise_source: randomness of the Gaussian noise (None when DP is off).
     """
 
     model: nn.Module
@@ -90,8 +115,8 @@ class PrivateSetup:
     sample_rate: float
     steps_per_epoch: int
     accountant: IAccountant | None
-    sampler_generator: torch.Generator | None = None
-    noise_generator: torch.Generator | None = None
+    sampler_source: RandomSource | None = None
+    noise_source: RandomSource | None = None
     steps_taken: int = 0
     _batch_sampler: Any = field(default=None, repr=False)
 
@@ -129,6 +154,55 @@ class PrivateSetup:
         else:
             yield self.loader
 
+    @property
+    def reproducible_noise(self) -> bool:
+        """True when the noise comes from a seeded generator that checkpoint.pt / config.json
+        let anyone regenerate (so only the final weights may be published)."""
+        return self.private and not (self.noise_source is not None and self.noise_source.secure)
+
+    def hooks_off(self) -> contextlib.AbstractContextManager[None]:
+        """No per-example gradients inside this block (see :func:`hooks_off`)."""
+        return hooks_off(self.model)
+
+    def empty_batch_grads(self) -> None:
+        """Give every parameter an empty per-example gradient, for an empty Poisson batch that
+        cannot go through the model (functorch's vmap refuses zero examples). The next noisy
+        step then adds pure noise and is charged like any other."""
+        for p in self.model.parameters():
+            if p.requires_grad:
+                p.grad_sample = p.new_zeros((0, *p.shape))
+
+    def step(self, extra_grads: list[torch.Tensor] | None = None) -> None:
+        """One noisy step from the per-example gradients of the batch just drawn.
+
+        Clips each example's gradient to C, sums, adds N(0, σ²C²), divides by B and charges the
+        accountant once; then adds ``extra_grads`` (gradients of terms that touch no private
+        data, e.g. a GAN's generated half, one tensor per trainable parameter) and updates.
+
+        Raises:
+            PrivacyViolation: the noisy step was skipped or not charged exactly once.
+        """
+        if not self.private:
+            if extra_grads is not None:
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                with torch.no_grad():
+                    for p, g in zip(params, extra_grads):
+                        p.grad = g.clone() if p.grad is None else p.grad.add_(g)
+            self.optimizer.step()
+            return
+        opt: DPOptimizer = self.optimizer  # type: ignore[assignment]
+        before = self.steps_taken
+        if not opt.pre_step() or self.steps_taken != before + 1:
+            raise PrivacyViolation("the noisy step was skipped or not accounted; a step with "
+                                   "extra gradients cannot use physical batches or accumulation")
+        if extra_grads is not None:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            with torch.no_grad():
+                for p, g in zip(params, extra_grads):
+                    p.grad.add_(g)
+        opt.original_optimizer.step()
+        opt.zero_grad(set_to_none=True)  # drop per-example gradients before anything else runs
+
     def _on_step(self, optimizer: DPOptimizer) -> None:
         drawn = self._batch_sampler.drawn
         if self.steps_taken + 1 > drawn:
@@ -142,13 +216,17 @@ class PrivateSetup:
                                  sample_rate=self.sample_rate * optimizer.accumulated_iterations)
 
     def state_dict(self) -> dict[str, Any]:
-        """Accountant history, generator states and step count, for checkpoints."""
+        """Accountant history, step counts and, unless secure, the generators' states.
+
+        In secure mode no sampling or noise state is saved: there is none (every draw reads the
+        OS CSPRNG), so the checkpoint does not let anyone replay the noise.
+        """
         return {
             "accountant": self.accountant.state_dict() if self.accountant is not None else None,
-            "sampler_generator": (self.sampler_generator.get_state()
-                                  if self.sampler_generator is not None else None),
-            "noise_generator": (self.noise_generator.get_state()
-                                if self.noise_generator is not None else None),
+            "sampler_generator": (self.sampler_source.state_dict()
+                                  if self.sampler_source is not None else None),
+            "noise_generator": (self.noise_source.state_dict()
+                                if self.noise_source is not None else None),
             "steps_taken": self.steps_taken,
             "batches_drawn": self._batch_sampler.drawn,
             "noise_multiplier": self.noise_multiplier,
@@ -162,10 +240,10 @@ class PrivateSetup:
                 "with the run's own settings")
         if self.accountant is not None and state["accountant"] is not None:
             self.accountant.load_state_dict(state["accountant"])
-        if self.sampler_generator is not None and state["sampler_generator"] is not None:
-            self.sampler_generator.set_state(state["sampler_generator"])
-        if self.noise_generator is not None and state["noise_generator"] is not None:
-            self.noise_generator.set_state(state["noise_generator"])
+        if self.sampler_source is not None:
+            self.sampler_source.load_state_dict(state["sampler_generator"])
+        if self.noise_source is not None:
+            self.noise_source.load_state_dict(state["noise_generator"])
         self.steps_taken = state["steps_taken"]
         self._batch_sampler.drawn = state["batches_drawn"]
 
@@ -184,7 +262,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         batch_size: expected (logical) batch size B.
         epochs: planned epochs; needed to calibrate σ when ``cfg.target_epsilon`` is set.
         criterion: loss with ``reduction="mean"``; defaults to cross-entropy.
-        seed: seeds the sampling and noise generators; ignored in secure mode.
+        seed: seeds the sampling and noise generators; ignored in secure mode (every draw then
+            reads the OS CSPRNG and nothing about it is saved).
         num_workers: DataLoader workers.
 
     Returns:
@@ -198,15 +277,16 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     q = batch_size / n
     steps = steps_per_epoch(n, batch_size)
     device = next(model.parameters()).device
-    if cfg.secure_mode:
-        seed = None
-    sampler_gen = _generator("cpu", seed)
+    secure = cfg.enabled and cfg.secure_mode
 
     if not cfg.enabled:
-        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size, generator=sampler_gen)
-        return PrivateSetup(model=model, optimizer=optimizer, loader=make_loader(dataset, sampler, num_workers=num_workers),
+        shuffle = make_source(secure=False, seed=seed)
+        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size,
+                                       generator=shuffle.generator)
+        return PrivateSetup(model=model, optimizer=optimizer,
+                            loader=make_loader(dataset, sampler, num_workers=num_workers),
                             criterion=criterion, config=cfg, noise_multiplier=0.0, sample_rate=q,
-                            steps_per_epoch=steps, accountant=None, sampler_generator=sampler_gen,
+                            steps_per_epoch=steps, accountant=None, sampler_source=shuffle,
                             _batch_sampler=sampler)
 
     cfg.check_dataset_size(n)
@@ -215,13 +295,17 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     if noise is None:
         noise = calibrate_noise(target_epsilon=cfg.target_epsilon, delta=cfg.delta,
                                 sample_rate=q, steps=steps * epochs, accountant=cfg.accountant)
+    sampler_source = make_source(secure=secure, seed=seed)
     if cfg.poisson_sampling:
         sampler = PoissonBatchSampler(num_samples=n, sample_rate=q, steps=steps,
-                                      generator=sampler_gen)
+                                      source=sampler_source)
     else:
         warnings.warn("poisson_sampling=False: batches are shuffled, not Poisson-sampled, and the "
                       "reported epsilon is not covered by the accountant's analysis")
-        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size, generator=sampler_gen)
+        shuffle_gen = (sampler_source.generator if not secure  # type: ignore[attr-defined]
+                       else make_source(secure=False, seed=None).generator)
+        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size,
+                                       generator=shuffle_gen)
     loader = make_loader(dataset, sampler, num_workers=num_workers)
 
     mode = cfg.grad_sample_mode
@@ -231,12 +315,14 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     gsm = wrap_model(model, grad_sample_mode=mode, **wrap_kwargs)
     if cfg.poisson_sampling:
         gsm.forbid_grad_accumulation()
-    noise_gen = _generator(device, seed + 1 if seed is not None else None)
+    noise_source = make_source(secure=secure, seed=seed + 1 if seed is not None else None,
+                               device=device)
     optim_class = get_optimizer_class(clipping="flat", distributed=False, grad_sample_mode=mode)
     dp_optimizer = optim_class(optimizer=optimizer, noise_multiplier=noise,
                                max_grad_norm=cfg.max_grad_norm, expected_batch_size=batch_size,
-                               loss_reduction="mean", generator=noise_gen,
-                               secure_mode=cfg.secure_mode)
+                               loss_reduction="mean", secure_mode=secure)
+    # every noise draw goes through dpkit's source (seeded, or the OS CSPRNG in secure mode)
+    dp_optimizer.add_noise = lambda: _add_noise(dp_optimizer, noise_source)
     if mode == "ghost":
         criterion = DPLossFastGradientClipping(gsm, dp_optimizer, criterion, "mean")
     with warnings.catch_warnings():
@@ -244,7 +330,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         accountant = create_accountant(mechanism=cfg.accountant)
     setup = PrivateSetup(model=gsm, optimizer=dp_optimizer, loader=loader, criterion=criterion,
                          config=cfg, noise_multiplier=noise, sample_rate=q, steps_per_epoch=steps,
-                         accountant=accountant, sampler_generator=sampler_gen,
-                         noise_generator=noise_gen, _batch_sampler=sampler)
+                         accountant=accountant, sampler_source=sampler_source,
+                         noise_source=noise_source, _batch_sampler=sampler)
     dp_optimizer.attach_step_hook(setup._on_step)
     return setup

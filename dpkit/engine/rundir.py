@@ -15,7 +15,11 @@ from typing import Any
 
 from dpkit.errors import DPKitError
 
-__all__ = ["RunDir", "create_run_dir", "open_run_dir", "to_jsonable"]
+__all__ = ["NOT_COVERED_KEY", "RunDir", "check_new_run_dir", "create_run_dir", "open_run_dir", "to_jsonable"]
+
+# The key, in every metrics record, listing the values computed from private data without noise:
+# they are NOT covered by the run's ε (the run directory is the trainer's secret).
+NOT_COVERED_KEY = "not_covered_by_epsilon"
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -72,13 +76,20 @@ class RunDir:
         return self.read_json("config.json")
 
 
-def create_run_dir(command: str, out: str | Path | None = None, *, root: str | Path = "runs") -> RunDir:
-    """A fresh run directory; refuses to reuse one that already holds files."""
+def check_new_run_dir(out: str | Path | None) -> None:
+    """Refuse, before any work is done, an ``out`` that already holds files."""
     if out is not None:
         path = Path(out)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise DPKitError(f"--out {path} already exists and is not empty; choose a new "
                              f"directory, or pass --resume {path} to continue that run")
+
+
+def create_run_dir(command: str, out: str | Path | None = None, *, root: str | Path = "runs") -> RunDir:
+    """A fresh run directory; refuses to reuse one that already holds files."""
+    check_new_run_dir(out)
+    if out is not None:
+        path = Path(out)
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(root) / f"{command}-{stamp}"

@@ -13,22 +13,28 @@ import torch
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
+from dpkit.engine.randomness import RandomSource
+
 __all__ = ["PoissonBatchSampler", "ShuffledBatchSampler", "make_loader", "collate_batch"]
 
 
 class PoissonBatchSampler(UniformWithReplacementSampler):
-    """Opacus's Poisson sampler with an explicit step count and a counter of drawn batches."""
+    """Poisson sampling: every step, each of the N examples joins the batch independently with
+    probability q (Opacus's sampler, drawing its uniforms from a :class:`RandomSource` so secure
+    mode samples from the OS CSPRNG), for an explicit number of steps, counting the batches drawn.
+    """
 
     def __init__(self, *, num_samples: int, sample_rate: float, steps: int,
-                 generator: torch.Generator | None) -> None:
-        super().__init__(num_samples=num_samples, sample_rate=sample_rate, generator=generator,
-                         steps=steps)
+                 source: RandomSource) -> None:
+        super().__init__(num_samples=num_samples, sample_rate=sample_rate, steps=steps)
+        self.source = source
         self.drawn = 0
 
     def __iter__(self) -> Iterator[list[int]]:
-        for batch in super().__iter__():
+        for _ in range(self.steps):
+            mask = self.source.uniform(self.num_samples) < self.sample_rate  # (N,)
             self.drawn += 1
-            yield batch
+            yield mask.nonzero(as_tuple=False).reshape(-1).tolist()
 
 
 class ShuffledBatchSampler(BatchSampler):

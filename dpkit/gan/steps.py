@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from dpkit.engine import PrivateSetup
-from dpkit.errors import PrivacyViolation
 
 __all__ = ["DStepStats", "discriminator_step", "generator_step", "real_loss"]
 
@@ -44,11 +43,6 @@ def real_loss(logits: torch.Tensor) -> torch.Tensor:
 
 def _fake_loss(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
-
-
-def _hooks(setup: PrivateSetup, enabled: bool) -> None:
-    if setup.private:
-        (setup.model.enable_hooks if enabled else setup.model.disable_hooks)()
 
 
 def _stats(out_real: torch.Tensor, out_fake: torch.Tensor, loss_real: torch.Tensor,
@@ -102,29 +96,22 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         labels = torch.cat([torch.ones_like(out_real), torch.zeros_like(out_fake)])
         loss = F.binary_cross_entropy_with_logits(out, labels)  # per-example grads: ∇ℓ_i
         loss_real, loss_fake = real_loss(out_real), _fake_loss(out_fake)
+        loss.backward()  # per-example gradients -> p.grad_sample
     else:
-        _hooks(setup, False)  # generated images: plain gradient, no per-example gradients
-        try:
+        with setup.hooks_off():  # generated images: plain gradient, no per-example gradients
             out_fake = d(fake)  # (B,)
             loss_fake = _fake_loss(out_fake)
-            fake_grads = torch.autograd.grad(loss_fake, params)
-        finally:
-            _hooks(setup, True)
-        out_real = d(real)  # (b,)
-        loss = loss_real = real_loss(out_real)
-    loss.backward()  # per-example gradients -> p.grad_sample
-    before = setup.steps_taken
-    # clip each example to C, sum, add N(0, σ²C²), divide by B; charges the accountant once
-    if not opt.pre_step() or setup.steps_taken != before + 1:
-        raise PrivacyViolation("the discriminator's noisy step was skipped or not accounted; "
-                               "do not use --physical-batch-size or gradient accumulation with "
-                               "train-gan")
-    if fake_grads is not None:
-        with torch.no_grad():
-            for p, g in zip(params, fake_grads):
-                p.grad.add_(g)  # + ∇ mean_j BCE(D(fake_j), 0): no private data, no clipping
-    opt.original_optimizer.step()
-    opt.zero_grad(set_to_none=True)  # drop per-example gradients before anything else runs
+            fake_grads = list(torch.autograd.grad(loss_fake, params))
+        if b == 0 and setup.config.grad_sample_mode == "functorch":
+            out_real, loss_real = real.new_zeros(0), real.new_zeros(())  # vmap needs >= 1 example
+            setup.empty_batch_grads()
+        else:
+            out_real = d(real)  # (b,)
+            loss_real = real_loss(out_real)
+            loss_real.backward()  # per-example gradients -> p.grad_sample
+    # clip each example to C, sum, add N(0, σ²C²), divide by B, charge the accountant once;
+    # then + ∇ mean_j BCE(D(fake_j), 0) when unclipped (no private data: no noise needed)
+    setup.step(extra_grads=fake_grads)
     return _stats(out_real.detach(), out_fake.detach(), loss_real, loss_fake)
 
 
@@ -147,13 +134,12 @@ def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
     g_params = [p for group in g_optimizer.param_groups for p in group["params"]
                 if p.requires_grad]
     g_optimizer.zero_grad(set_to_none=True)
-    _hooks(setup, False)
     try:
-        out = setup.model(fake)  # (B,)
-        loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-        grads = torch.autograd.grad(loss, g_params)
+        with setup.hooks_off():
+            out = setup.model(fake)  # (B,)
+            loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+            grads = torch.autograd.grad(loss, g_params)
     finally:
-        _hooks(setup, True)
         setup.optimizer.zero_grad(set_to_none=True)
     for p, g in zip(g_params, grads):
         p.grad = g

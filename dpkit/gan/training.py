@@ -17,15 +17,17 @@ import torch
 from torchvision.utils import save_image
 
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, RunDir, load_checkpoint,
+from dpkit.engine import (NOT_COVERED_KEY, PrivacyConfig, PrivacyReport, PrivateSetup, RunDir, load_checkpoint,
                           make_private, progress, save_checkpoint, seed_everything)
 from dpkit.errors import PrivacyViolation, require
 from dpkit.gan.models import IMAGE_SIZES, build_models
 from dpkit.gan.steps import discriminator_step, generator_step
 
-__all__ = ["GANConfig", "GANResult", "train_gan", "GRID_SIZE"]
+__all__ = ["GANConfig", "GANResult", "train_gan", "GRID_SIZE", "PRIVATE_RECORD_KEYS"]
 
 GRID_SIZE = 64  # images in each epoch's fixed-noise grid (8 x 8)
+# Per-epoch values computed from the private real batches without noise: NOT covered by ε.
+PRIVATE_RECORD_KEYS = ("d_loss_real", "d_real")
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,14 @@ class GANResult:
     steps: int
     train_size: int
     history: tuple[dict[str, Any], ...] = ()
+    noise_reproducible: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": self.run_dir, "epsilon": self.report.epsilon,
+                "epsilon_valid": self.report.epsilon_valid,
                 "delta": self.report.delta, "noise_multiplier": self.report.noise_multiplier,
-                "epochs": self.epochs, "steps": self.steps, "train_size": self.train_size}
+                "epochs": self.epochs, "steps": self.steps, "train_size": self.train_size,
+                "noise_reproducible": self.noise_reproducible}
 
 
 def _mean(values: list[float]) -> float:
@@ -170,7 +175,11 @@ def train_gan(config: GANConfig, run_dir: RunDir, *, device: torch.device | str 
     """Train a DCGAN with a DP-SGD discriminator, writing everything into ``run_dir``.
 
     Writes ``config.json``, ``split.json``, one ``metrics.jsonl`` line, one fixed-noise grid
-    ``samples/epoch_NNN.png`` and ``checkpoint.pt`` per epoch, and ``privacy.json`` at the end.
+    ``samples/epoch_NNN.png`` and ``checkpoint.pt`` per epoch, and ``privacy.json`` and
+    ``final.pt`` (the generator's state dict, the only publishable file with the samples) at
+    the end. ``d_loss_real`` and ``d_real`` in metrics.jsonl are computed on private data
+    without noise (NOT covered by ε), and checkpoint.pt holds the noise generator's state
+    unless secure mode is on: the run directory is the trainer's secret.
 
     Args:
         config: the run's configuration.
@@ -224,6 +233,7 @@ def train_gan(config: GANConfig, run_dir: RunDir, *, device: torch.device | str 
                         desc=f"epoch {epoch}/{config.epochs}")
         report = setup.report()
         run_dir.append_metrics({"epoch": epoch, **record, "epsilon": report.epsilon,
+                                NOT_COVERED_KEY: list(PRIVATE_RECORD_KEYS),
                                 "steps": epoch * setup.steps_per_epoch,
                                 "time_s": round(time.perf_counter() - t0, 3)})
         _save_grid(generator, fixed_z, run_dir.file(f"samples/epoch_{epoch:03d}.png"))
@@ -236,5 +246,7 @@ def train_gan(config: GANConfig, run_dir: RunDir, *, device: torch.device | str 
         raise PrivacyViolation(f"accountant holds {report.steps} steps, expected {total}")
     report = dataclasses.replace(report, steps=total)
     run_dir.write_json("privacy.json", report.to_dict())
+    torch.save(generator.state_dict(), run_dir.file("final.pt"))  # the publishable weights only
     return GANResult(run_dir=str(run_dir.path), report=report, epochs=config.epochs, steps=total,
-                     train_size=len(bundle.train), history=tuple(run_dir.read_metrics()))
+                     train_size=len(bundle.train), history=tuple(run_dir.read_metrics()),
+                     noise_reproducible=setup.reproducible_noise)
