@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from dpkit.data import DataOptions, load_dataset
-from dpkit.engine import PrivacyConfig, create_run_dir, resolve_device
+from dpkit.engine import PrivacyConfig, open_run_dir, resolve_device
 from dpkit.gan import GANConfig, train_gan
 
 
@@ -49,9 +49,10 @@ def main() -> None:
         cfg = GANConfig(dataset="fashion-mnist", data=data, privacy=privacy,
                         epochs=args.epochs, batch_size=args.batch_size, g_width=args.width,
                         d_width=args.width)
-        run = create_run_dir("train-gan", Path(args.runs) / f"fashion-{name}-{args.tag}-{stamp}")
-        result = train_gan(cfg, run, device=device, quiet=True, bundle=bundle)
-        times = [m["time_s"] for m in result.history]
+        out = Path(args.runs) / f"fashion-{name}-{args.tag}-{stamp}"
+        result = train_gan(cfg, out=out, device=device, quiet=True, bundle=bundle)
+        run = open_run_dir(out)
+        times = [m["seconds"] for m in result.history]
         grid = figures / f"gan-fashion-{name}-{args.tag}-e{args.epochs}.png"
         shutil.copy(run.file(f"samples/epoch_{args.epochs:03d}.png"), grid)
         row = {"run": name, "device": str(device), "threads": torch.get_num_threads(),

@@ -22,7 +22,7 @@ import torch
 from torchvision.utils import save_image
 
 from dpkit.data import DataOptions, load_dataset
-from dpkit.engine import PrivacyConfig, create_run_dir
+from dpkit.engine import PrivacyConfig, open_run_dir
 from dpkit.gan import GANConfig, generate, load_gan, train_gan
 from dpkit.metrics import memorization_distance
 
@@ -69,9 +69,10 @@ def main() -> None:
             continue
         cfg = GANConfig(dataset=args.dataset, data=data, privacy=privacy, epochs=args.epochs,
                         batch_size=args.batch_size)
-        run = create_run_dir("train-gan", Path(args.runs) / f"memo-{args.dataset}-{name}-{stamp}")
+        out = Path(args.runs) / f"memo-{args.dataset}-{name}-{stamp}"
         t0 = time.perf_counter()
-        result = train_gan(cfg, run, quiet=True, bundle=bundle)
+        result = train_gan(cfg, out=out, quiet=True, bundle=bundle)
+        run = open_run_dir(out)
         seconds = time.perf_counter() - t0
         gen = generate(load_gan(run.path, load_data=False).generator, args.samples, latent_dim=cfg.latent_dim,
                        seed=0)

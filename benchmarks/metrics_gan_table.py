@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from dpkit.commands.evaluate_generative import run_generative
 from dpkit.engine import open_run_dir, resolve_device
-from dpkit.metrics import GenerativeEvalConfig, evaluate_gan_run, evaluate_images, parse_features
+from dpkit.evaluation import evaluate_generative_run
+from dpkit.metrics import GenerativeEvalConfig, evaluate_images, parse_features
 
 
 def _eps(run: Path) -> str:
@@ -63,14 +63,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for run in args.runs:
         t0 = time.perf_counter()
-        if args.record:
-            r = run_generative(run, cfg.metrics, features=args.features,
-                               inception_weights=args.inception_weights,
-                               num_samples=args.num_samples, reference=args.reference,
-                               mifid_threshold=args.mifid_threshold, device=args.device,
-                               cache_dir=args.cache_dir)
-        else:
-            r = evaluate_gan_run(run, spec, cfg, device=device)
+        r = evaluate_generative_run(run, cfg, spec, device=device, record=args.record)
         print(_row(run.name, _eps(run), r, time.perf_counter() - t0), flush=True)
     if args.calibrate:
         from dpkit.data import dataset_from_record

@@ -17,8 +17,7 @@ from dpkit.commands.sample import sample_command
 from dpkit.commands.train_gan import train_gan_command
 from dpkit.commands.train_classifier import train_classifier_command
 from dpkit.commands.evaluate import evaluate
-from dpkit.commands.evaluate_generative import register_generative_metrics
-from dpkit.errors import DPKitError
+from dpkit.errors import DPKitError, RunInterrupted
 
 __all__ = ["cli", "main"]
 
@@ -30,9 +29,16 @@ class _Group(click.Group):
             rv = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except RunInterrupted as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(130)
+        except click.Abort as exc:
             click.echo("Aborted.", err=True)
-            sys.exit(1)
+            sys.exit(130 if isinstance(exc.__context__, KeyboardInterrupt) else 1)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `dpkit` alone: the help, no error
+            assert exc.ctx is not None
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
         except click.UsageError as exc:
             hint = ""
             if exc.ctx is not None:
@@ -77,7 +83,6 @@ cli.add_command(sample_command)
 cli.add_command(train_classifier_command)
 cli.add_command(evaluate)
 cli.add_command(attack)
-register_generative_metrics()  # fid, kid, prc, mifid in `dpkit evaluate`
 
 
 def main() -> None:

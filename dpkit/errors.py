@@ -6,7 +6,7 @@ offending value and the fix. The CLI prints it as one line and exits with status
 
 from __future__ import annotations
 
-__all__ = ["DPKitError", "PrivacyViolation", "require"]
+__all__ = ["DPKitError", "PrivacyViolation", "RunInterrupted", "require"]
 
 
 class DPKitError(ValueError):
@@ -15,6 +15,15 @@ class DPKitError(ValueError):
 
 class PrivacyViolation(DPKitError):
     """A request that would silently break the differential-privacy guarantee."""
+
+
+class RunInterrupted(Exception):
+    """Training was interrupted (Ctrl-C). ``resume`` is the command that continues it exactly,
+    or None when no epoch had finished (the run directory was then removed)."""
+
+    def __init__(self, message: str, resume: str | None) -> None:
+        super().__init__(message)
+        self.resume = resume
 
 
 def require(condition: bool, message: str, *, error: type[DPKitError] = DPKitError) -> None:

@@ -7,13 +7,12 @@ on broken code is not a test.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from torch import nn
 
-from dpkit.classifiers import ClassifierConfig, ModelConfig, PGDConfig, fit_classifier
+from dpkit.classifiers import ClassifierConfig, ModelConfig, PGDConfig
 from dpkit.classifiers.adversarial import AdversarialCoins
 from dpkit.classifiers.models import build_model
 from dpkit.classifiers.norms import public_statistics

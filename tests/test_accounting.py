@@ -200,3 +200,9 @@ def test_plan_rejects_bad_values(kwargs, needle):
     args.update(kwargs)
     with pytest.raises(DPKitError, match=needle):
         plan_privacy(**args)
+
+
+def test_a_target_above_what_any_calibrated_noise_spends_is_refused():
+    # dpkit 0.1 answered --epsilon 1e9 with sigma -> 0 and a reported epsilon of 709.8
+    with pytest.raises(DPKitError, match="above what calibration reaches"):
+        calibrate_noise(target_epsilon=1e9, delta=1e-5, sample_rate=256 / 60000, steps=2340)

@@ -95,3 +95,15 @@ def test_dp_at_small_epsilon_defeats_both_attacks():
     assert abs(loss.auc - 0.5) < 0.12
     assert abs(attack_metrics(lira.online).auc - 0.5) < 0.12
     assert 0.5 < lira.shadow_epsilon < 2  # shadows: same sigma, batch size, epochs; N varies
+
+
+def test_too_few_members_or_non_members_is_refused_and_small_heldout_falls_back(digits):
+    from dpkit.data import DataOptions, load_dataset
+    from dpkit.errors import DPKitError
+
+    with pytest.raises(DPKitError, match="at least 20"):
+        membership_split(load_dataset("digits", DataOptions(subset=10)))
+    # 1495 of 1500 training examples used: 5 held out -> the 297 test examples are the pool
+    bundle = load_dataset("digits", DataOptions(subset=1495))
+    members, nonmembers = membership_split(bundle)
+    assert len(members) == len(nonmembers) == 297

@@ -135,30 +135,37 @@ def test_metric_registry():
     assert get_metric("accuracy") is get_metric("certified")
 
 
-def test_register_metric_adds_options_and_dispatches_once(cli_runner, trained, monkeypatch):
-    import click
+def test_library_metric_registry_dispatches_each_family_once(cli_runner, trained, monkeypatch):
+    from dpkit.evaluation import registry
 
-    from dpkit.commands import evaluate as ev
-
-    monkeypatch.setattr(ev, "METRICS", dict(ev.METRICS))
-    monkeypatch.setattr(ev.evaluate, "params", list(ev.evaluate.params))
+    monkeypatch.setattr(registry, "METRICS", dict(registry.METRICS))
     calls = []
 
-    def toy(run, names, options):
-        calls.append((names, options["toy_scale"]))
-        return {"toy": options["toy_scale"]}, "toy"
+    class Toy:
+        def __init__(self, names):
+            self.names = names
 
-    ev.register_metric(("toy", "toy2"), toy,
-                       options=click.option("--toy-scale", type=float, default=2.0))
+        def to_dict(self):
+            return {"toy": len(self.names)}
+
+        def summary(self):
+            return "toy"
+
+    def toy(run, cfg, device):
+        calls.append(cfg.names)
+        return Toy(cfg.names)
+
+    registry.register(registry.MetricFamily("toy", "train-classifier", ("toy", "toy2"), Toy, toy))
     out, _ = trained
-    res = _run(cli_runner, ["evaluate", str(out), "--metric", "toy,accuracy,toy2",
-                            "--toy-scale", "3", "--json"])
+    res = _run(cli_runner, ["evaluate", str(out), "--metric", "toy,accuracy,toy2", "--json"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
-    assert payload["toy"] == 3.0 and "accuracy" in payload
-    assert calls == [(("toy", "toy2"), 3.0)]
+    assert payload["toy"] == 2 and "accuracy" in payload
+    assert calls == [("toy", "toy2")]
     with pytest.raises(Exception, match="already registered"):
-        ev.register_metric(("toy",), toy)
+        registry.register(registry.MetricFamily("toy", "train-classifier", ("toy",), Toy, toy))
+    res = cli_runner.invoke(cli, ["evaluate", str(out), "--metric", "mifid"])
+    assert res.exit_code == 2 and "applies to 'train-gan' runs" in res.output
 
 
 def test_flat_data_root_shared_by_private_and_public_is_refused(cli_runner, tmp_path):
@@ -169,3 +176,24 @@ def test_flat_data_root_shared_by_private_and_public_is_refused(cli_runner, tmp_
                                   str(tmp_path), "--out", str(tmp_path / "run")])
     assert res.exit_code == 2, res.output
     assert "MNIST/raw" in res.output and not (tmp_path / "run").exists()
+
+
+def test_defaults_work_together_on_small_data(cli_runner, tmp_path):
+    """digits (8x8) with the default cnn, and --subset below the default batch of 256."""
+    out = tmp_path / "d"
+    res = _run(cli_runner, ["train-classifier", "--dataset", "digits", "--epsilon", "3",
+                            "--epochs", "1", "--subset", "200", "--quiet", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "resized from 8px to 28px" in res.output and "capped at the 200" in res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["image_size"] == 28 and config["training"]["batch_size"] == 200
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["notes"]) == 2
+
+
+def test_refused_training_leaves_no_directory(cli_runner, tmp_path):
+    out = tmp_path / "x"
+    res = cli_runner.invoke(cli, ["train-classifier", *FAST, "--model", "mlp", "--subset", "50",
+                                  "--delta", "0.5", "--noise-multiplier", "1", "--out", str(out)])
+    assert res.exit_code == 2 and "1/N" in res.output
+    assert not out.exists()

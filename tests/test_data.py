@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import importlib
 import pickle
 import struct
 from pathlib import Path
@@ -292,22 +291,43 @@ def test_every_registered_dataset_loads_or_raises_dpkit_error(tmp_path, empty_ro
             assert len(b.train) == 10 and b.train.images.shape[1:] in ((1, 8, 8), (3, 8, 8))
 
 
-def test_registry_is_explicit_not_an_import_side_effect(monkeypatch):
+def test_registry_starts_with_the_declared_builtins_and_registers_explicitly(monkeypatch):
     import dpkit.data
-    import dpkit.data.builtin
     import dpkit.data.registry as registry
+    from dpkit.data.builtin import BUILTIN_SOURCES
 
-    monkeypatch.setattr(registry, "_REGISTRY", {})
-    monkeypatch.setattr(registry, "_BUILTINS_REGISTERED", False)
-    importlib.reload(dpkit.data.builtin)
-    importlib.reload(dpkit.data)
-    assert registry._REGISTRY == {}  # importing registered nothing
-    assert names()[:3] == ["digits", "mnist", "fashion-mnist"]  # first use registers
+    assert names() == [s.name for s in BUILTIN_SOURCES]  # the table builtin.py declares, in order
+    assert names()[:3] == ["digits", "mnist", "fashion-mnist"]
     assert get("imagefolder").num_classes == 0 and get("cifar10").num_classes == 10
     with pytest.raises(DPKitError, match="choose one of digits, mnist"):
         get("svhn")
     with pytest.raises(DPKitError, match="already registered"):
         dpkit.data.register(get("digits"))
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    assert names() == []
+    dpkit.data.register_builtin_datasets()
+    dpkit.data.register_builtin_datasets()  # idempotent
+    assert names() == [s.name for s in BUILTIN_SOURCES]
+
+
+def test_load_dataset_runs_the_sources_own_file_check(monkeypatch, tmp_path):
+    import dpkit.data.registry as registry
+    from dpkit.data import DatasetSource
+
+    seen = []
+
+    def check(root, public):
+        seen.append((root, public))
+        raise DPKitError("files clash")
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.register(DatasetSource("checked", load_digits_split, 10, "digits, checked",
+                                    check_files=check))
+    with pytest.raises(DPKitError, match="files clash"):
+        load_dataset("checked", DataOptions(data_root=str(tmp_path), public="holdout"))
+    assert seen == [(tmp_path, "holdout")]
+    assert get("digits").check_files is None and get("cifar10").check_files is None
+    assert all(get(n).check_files is not None for n in ("mnist", "fashion-mnist", "kmnist"))
 
 
 # ---------- splits and options (on the embedded digits) ----------

@@ -23,13 +23,12 @@ def _cli():
 def runs(tmp_path_factory):
     from dpkit.classifiers import ClassifierConfig, ModelConfig, train_classifier
     from dpkit.data import DataOptions
-    from dpkit.engine import create_run_dir
     from dpkit.gan import GANConfig, train_gan
 
     root = tmp_path_factory.mktemp("runs")
     gan_cfg = GANConfig(dataset="digits", data=DataOptions(image_size=28, subset=256),
                         latent_dim=16, g_width=8, d_width=8, epochs=1, batch_size=64)
-    train_gan(gan_cfg, create_run_dir("train-gan", root / "gan"))
+    train_gan(gan_cfg, out=root / "gan")
     clf_cfg = ClassifierConfig(model=ModelConfig(arch="mlp", hidden=(32,)), epochs=1,
                                batch_size=128, robust_eval_size=0)
     train_classifier(clf_cfg, dataset="digits", data=DataOptions(), out=root / "clf")

@@ -102,3 +102,15 @@ def test_functorch_gan_takes_noisy_steps_on_empty_batches(cli_runner, tmp_path, 
                                                  "--json"]).output)
     assert payload["steps"] == 64
     assert json.loads((out / "privacy.json").read_text())["steps"] == 64
+
+
+def test_resume_refuses_options_it_would_ignore(cli_runner, tmp_path):
+    out = tmp_path / "c"
+    _ok(cli_runner, CLF + ["--epochs", "1", "--noise-multiplier", "1", "--out", str(out)])
+    res = cli_runner.invoke(cli, ["train-classifier", "--resume", str(out), "--epochs", "6",
+                                  "--lr", "5"])
+    assert res.exit_code == 2 and "--epochs" in res.output and "--lr" in res.output
+    gan = tmp_path / "g"
+    _ok(cli_runner, GAN + ["--noise-multiplier", "1", "--out", str(gan)])
+    res = cli_runner.invoke(cli, ["train-gan", "--resume", str(gan), "--lr-d", "1"])
+    assert res.exit_code == 2 and "--lr-d" in res.output

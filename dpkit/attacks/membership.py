@@ -28,14 +28,18 @@ from scipy.stats import norm
 from torch import nn
 
 from dpkit.attacks.scores import MembershipScores
+from dpkit.classifiers import fit_classifier
 from dpkit.data import DatasetBundle, ImageTensorDataset
 from dpkit.errors import DPKitError, require
 
 ShadowFit = Callable[[ImageTensorDataset, int], tuple[nn.Module, float]]
 
-__all__ = ["LiRAConfig", "LiRAResult", "membership_split", "lira_population", "logit_confidence",
+__all__ = ["MIN_PER_SIDE", "LiRAConfig", "LiRAResult", "membership_split", "lira_population", "logit_confidence",
            "per_example_loss", "loss_attack", "shadow_assignment", "classifier_shadow_fit", "train_shadow_confidences",
            "lira_scores", "lira_attack"]
+
+
+MIN_PER_SIDE = 20  # fewer members or non-members than this and an AUC says nothing
 
 
 def membership_split(bundle: DatasetBundle, *, max_per_side: int | None = None,
@@ -43,16 +47,24 @@ def membership_split(bundle: DatasetBundle, *, max_per_side: int | None = None,
     """Members and non-members of a run, in equal numbers, from its recorded split.
 
     Members are ``bundle.train``; non-members are ``bundle.heldout`` (training-split examples the
-    run never used) when it has any, else ``bundle.test``. The larger side is subsampled (seeded)
-    so both sides have n = min(sizes, max_per_side) examples.
+    run never used) when it has at least :data:`MIN_PER_SIDE`, else ``bundle.test``. The larger
+    side is subsampled (seeded) so both sides have n = min(sizes, max_per_side) examples.
+
+    Raises:
+        DPKitError: fewer than :data:`MIN_PER_SIDE` members or non-members exist.
     """
     members = bundle.train
-    pool = bundle.heldout if bundle.heldout is not None and len(bundle.heldout) > 0 else bundle.test
-    n = min(len(members), len(pool))
+    heldout = bundle.heldout if bundle.heldout is not None else None
+    pool = heldout if heldout is not None and len(heldout) >= MIN_PER_SIDE else bundle.test
+    available = min(len(members), len(pool))
+    require(available >= MIN_PER_SIDE,
+            f"only {len(members)} members and {len(pool)} non-members: a membership attack needs "
+            f"at least {MIN_PER_SIDE} of each to mean anything; train the target on more "
+            f"examples (or leave more held out with --subset)")
+    n = available
     if max_per_side is not None:
         require(max_per_side >= 1, f"--max-examples {max_per_side} must be >= 1")
         n = min(n, max_per_side)
-    require(n >= 1, "the run has no non-members to compare with (no held-out or test examples)")
     gen = torch.Generator().manual_seed(seed)
 
     def pick(ds: ImageTensorDataset) -> ImageTensorDataset:
@@ -252,8 +264,6 @@ def classifier_shadow_fit(cfg, *, num_classes: int, public: ImageTensorDataset |
             recalibrating each one (same noise; the shadows' ε differs only through their
             slightly different N, and K calibrations are saved).
     """
-    from dpkit.classifiers import fit_classifier
-
     if noise_multiplier is not None and cfg.privacy.enabled:
         cfg = dataclasses.replace(cfg, privacy=dataclasses.replace(
             cfg.privacy, target_epsilon=None, noise_multiplier=noise_multiplier))

@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from dpkit.attacks.scores import RocCurve
+from dpkit.data.tensors import to_uint8
 
 __all__ = ["roc_png", "grid_png", "paired_grid_png"]
 
@@ -63,12 +64,6 @@ def roc_png(curves: dict[str, RocCurve], path: str | Path, *, min_rate: float = 
     return path
 
 
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8."""
-    x = ((images.detach().cpu().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
-
-
 def grid_png(rows: list[torch.Tensor], path: str | Path, *, scale: int = 1,
              pad: int = 2) -> Path:
     """Rows of images stacked vertically (e.g. originals above reconstructions).
@@ -79,7 +74,8 @@ def grid_png(rows: list[torch.Tensor], path: str | Path, *, scale: int = 1,
         scale: integer up-scaling of every pixel (nearest neighbour) for tiny images.
         pad: white pixels between images.
     """
-    arrays = [_to_uint8(r) for r in rows]
+    arrays = [to_uint8(r.detach().cpu().float()).permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
+              for r in rows]
     n, h, w, c = arrays[0].shape
     canvas = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, c), 255, np.uint8)
     for r, arr in enumerate(arrays):

@@ -25,7 +25,9 @@ from dpkit.attacks.membership import (LiRAConfig, classifier_shadow_fit, lira_at
                                       lira_population, loss_attack, membership_split)
 from dpkit.attacks.plots import paired_grid_png, roc_png
 from dpkit.attacks.scores import AttackMetrics, MembershipScores, attack_metrics, roc_curve
-from dpkit.engine import RunDir, check_new_run_dir, create_run_dir, open_run_dir
+from dpkit.classifiers import ClassifierConfig, load_classifier
+from dpkit.engine import RESULT_FILE, RunDir, check_new_run_dir, create_run_dir, open_run_dir
+from dpkit.gan import load_gan
 from dpkit.errors import DPKitError, require
 
 __all__ = ["CLASSIFIER_METHODS", "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS",
@@ -38,6 +40,11 @@ MEMBERSHIP_METHODS = CLASSIFIER_METHODS + GAN_METHODS
 RECONSTRUCTION_METHODS = ("kkt", "gradient-inversion")
 GOOD_SSIM = 0.4
 MAX_DEFAULT_CANDIDATES = 100
+MAX_LATENT_STARTS = 1000  # generated samples gan-leaks-latent searches for each start
+_SUMMARY_KEYS_MEMBERSHIP = ("method", "auc", "balanced_accuracy", "tpr_at_fpr_0.001",
+                            "tpr_at_fpr_0.01", "num_members", "num_nonmembers")
+_SUMMARY_KEYS_RECONSTRUCT = ("method", "mean_ssim", "ssim", "psnr", "num_reconstructed",
+                             "num_good", "grid")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,21 @@ class MembershipOptions:
     def __post_init__(self) -> None:
         require(self.method in MEMBERSHIP_METHODS, f"--method {self.method!r} is unknown; choose "
                                                    f"one of {', '.join(MEMBERSHIP_METHODS)}")
+
+    @classmethod
+    def build(cls, *, method: str = "loss", max_examples: int | None = None,
+              shadow_models: int = 8, fixed_variance: bool = False, offline: bool = False,
+              num_samples: int = 10000, latent_steps: int = 200,
+              seed: int = 0) -> "MembershipOptions":
+        """Options from flat settings (the command line's). gan-leaks-latent starts its latent
+        search from the closest of at most :data:`MAX_LATENT_STARTS` samples per record."""
+        return cls(method=method, max_examples=max_examples,
+                   lira=LiRAConfig(shadow_models=shadow_models, fixed_variance=fixed_variance,
+                                   seed=seed),
+                   offline=offline, num_samples=num_samples,
+                   latent=LatentSearchConfig(num_samples=min(num_samples, MAX_LATENT_STARTS),
+                                             steps=latent_steps, seed=seed),
+                   seed=seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "max_examples": self.max_examples,
@@ -78,10 +100,26 @@ class MembershipRun:
                                          "variants": [v.to_dict() for v in self.variants]
                                          } | self.extra
 
+    def summary_dict(self) -> dict[str, Any]:
+        """The short JSON form (``dpkit attack membership --json``); result.json holds
+        :meth:`to_dict`."""
+        full = self.to_dict()
+        return {k: full[k] for k in _SUMMARY_KEYS_MEMBERSHIP} | {"roc": full["roc"]}
+
+    def summary(self) -> str:
+        """Human-readable lines: each variant's metrics, the shadows' cost, the ROC curve."""
+        lines = [self.metrics.summary()] + [f"  {v.summary()}" for v in self.variants]
+        if "seconds_per_shadow" in self.extra:
+            lines.append(f"{self.extra['shadow_models']} shadow models, "
+                         f"{self.extra['seconds_per_shadow']:.2f} s each, shadow epsilon "
+                         f"{self.extra['shadow_epsilon']:.4g}")
+        lines.append(f"ROC curve: {self.roc}")
+        return "\n".join(lines)
+
 
 def _target_kind(run_dir: str | Path) -> tuple[RunDir, str]:
     run = open_run_dir(run_dir)
-    return run, str(run.config.get("command"))
+    return run, run.kind
 
 
 def _attack_dir(run: RunDir, name: str, out: str | Path | None) -> RunDir:
@@ -91,8 +129,6 @@ def _attack_dir(run: RunDir, name: str, out: str | Path | None) -> RunDir:
 def _classifier_scores(run: RunDir, opts: MembershipOptions, device: torch.device | str,
                        on_shadow: Callable[[int, float], None] | None
                        ) -> tuple[list[MembershipScores], dict[str, Any]]:
-    from dpkit.classifiers import ClassifierConfig, load_classifier
-
     target = load_classifier(run.path, device=device)
     members, nonmembers = membership_split(target.bundle, max_per_side=opts.max_examples,
                                            seed=opts.seed)
@@ -100,7 +136,7 @@ def _classifier_scores(run: RunDir, opts: MembershipOptions, device: torch.devic
     if opts.method == "loss":
         return [loss], {}
     cfg = ClassifierConfig.from_dict(target.config)
-    sigma = run.read_json("privacy.json").get("noise_multiplier") if cfg.privacy.enabled else None
+    sigma = run.read_privacy().noise_multiplier if cfg.privacy.enabled else None
     fit = classifier_shadow_fit(cfg, num_classes=target.num_classes, public=target.bundle.public,
                                 noise_multiplier=sigma, device=device)
     population = lira_population(target.bundle, seed=opts.seed)
@@ -129,8 +165,6 @@ def _sample(scores: MembershipScores, n: int, seed: int) -> MembershipScores:
 
 def _gan_scores(run: RunDir, opts: MembershipOptions, device: torch.device | str
                 ) -> tuple[list[MembershipScores], dict[str, Any]]:
-    from dpkit.gan import load_gan
-
     gan = load_gan(run.path, device=device)
     assert gan.bundle is not None
     members, nonmembers = membership_split(gan.bundle, max_per_side=opts.max_examples,
@@ -170,9 +204,9 @@ def run_membership(run_dir: str | Path, opts: MembershipOptions, *, out: str | P
     extra = extra | {"seconds": time.perf_counter() - t0}
     result = MembershipRun(metrics=metrics[0], out_dir=dest.path, roc=roc,
                            variants=tuple(metrics[1:]), extra=extra)
-    dest.write_json("config.json", {"command": "attack membership", "target": str(run.path),
-                                    **opts.to_dict()})
-    dest.write_json("result.json", result.to_dict())
+    dest.write_config({"command": "attack membership", "target": str(run.path),
+                       **opts.to_dict()})
+    dest.write_json(RESULT_FILE, result.to_dict())
     dest.write_json("scores.json", {s.method: {"members": s.members.tolist(),
                                                "nonmembers": s.nonmembers.tolist()}
                                     for s in scores})
@@ -240,6 +274,17 @@ class ReconstructionRun:
                 "num_good": self.num_good, "grid": str(self.grid),
                 "train_index": list(self.train_index), "out_dir": str(self.out_dir)} | self.extra
 
+    def summary_dict(self) -> dict[str, Any]:
+        """The short JSON form (``dpkit attack reconstruct --json``)."""
+        full = self.to_dict()
+        return {k: full[k] for k in _SUMMARY_KEYS_RECONSTRUCT}
+
+    def summary(self) -> str:
+        best = ", ".join(f"{s:.2f}" for s in self.ssim[:8])
+        return (f"{self.method}: {len(self.ssim)} reconstructions, mean SSIM "
+                f"{self.mean_ssim:.3f}, {self.num_good} with SSIM > {GOOD_SSIM} (best: {best})\n"
+                f"originals above reconstructions: {self.grid}")
+
 
 def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str
          ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -263,7 +308,7 @@ def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | 
     run = open_run_dir(target.run_dir)
     sigma = opts.noise_multiplier
     if sigma is None:
-        sigma = float(run.read_json("privacy.json")["noise_multiplier"]) if private else 0.0
+        sigma = run.read_privacy().noise_multiplier if private else 0.0
     clip = opts.max_grad_norm
     if clip is None and (private or sigma > 0):
         clip = float(privacy["max_grad_norm"])
@@ -290,17 +335,16 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
     gradient update on ``batch_size`` training images at the trained weights, clipped and noised
     as the run's DP-SGD did (its C and σ, or the overrides in ``opts``).
     """
-    from dpkit.classifiers import load_classifier
-
     run, kind = _target_kind(run_dir)
     if kind != "train-classifier":
         raise DPKitError(f"dpkit attack reconstruct needs a train-classifier run, {run.path} is "
                          f"a '{kind}' run")
     t0 = time.perf_counter()
-    dest = _attack_dir(run, f"reconstruct-{opts.method}", out)  # refuse a used --out up front
+    check_new_run_dir(out)  # refuse a used --out up front; create it once the attack worked
     target = load_classifier(run.path, device=device)
     attack = _kkt if opts.method == "kkt" else _inversion
     recon, extra = attack(target, opts, device)
+    dest = _attack_dir(run, f"reconstruct-{opts.method}", out)
     train = target.bundle.train.tensors()[0]
     # Stretched to [-1, 1] first: KKT leaves brightness/contrast open, and so does a homogeneous
     # network's gradient direction (it fixes x only up to a positive scale).
@@ -316,8 +360,8 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
                                train_index=tuple(match.index[order].tolist()), grid=grid,
                                out_dir=dest.path,
                                extra=extra | {"seconds": time.perf_counter() - t0})
-    dest.write_json("config.json", {"command": "attack reconstruct", "target": str(run.path),
-                                    **opts.to_dict()})
-    dest.write_json("result.json", result.to_dict())
+    dest.write_config({"command": "attack reconstruct", "target": str(run.path),
+                       **opts.to_dict()})
+    dest.write_json(RESULT_FILE, result.to_dict())
     torch.save(recon.cpu(), dest.file("reconstructions.pt"))
     return result

@@ -1,6 +1,7 @@
 """Classifiers: models, PGD/FGSM, public-data BatchNorm, DP training, robust and certified accuracy."""
 
-from dpkit.classifiers.adversarial import PGDConfig, fgsm_attack, no_grad_sample, pgd_attack
+from dpkit.classifiers.adversarial import (AdversarialCoins, PGDConfig, fgsm_attack,
+                                           no_grad_sample, pgd_attack)
 from dpkit.classifiers.evaluate_run import (CLASSIFIER_METRICS, ClassifierEvalConfig,
                                             ClassifierEvaluation, evaluate_classifier_run)
 from dpkit.classifiers.evaluation import (RobustResult, evaluate_accuracy, predict,
@@ -13,8 +14,9 @@ from dpkit.classifiers.norms import (NORMS, ChannelAffine, PublicBatchNorm, Publ
 from dpkit.classifiers.runs import TrainResult, resume_classifier, run_config, train_classifier
 from dpkit.classifiers.smoothing import (ABSTAIN, Certificate, CertifiedResult, certified_accuracy,
                                          certify, clopper_pearson_lower)
-from dpkit.classifiers.training import (OPTIMIZERS, ClassifierConfig, FitResult, fit_classifier,
-                                        make_optimizer)
+from dpkit.classifiers.training import (OPTIMIZERS, ClassifierConfig, FitResult,
+                                        check_classifier_data, fit_classifier, make_optimizer,
+                                        training_inputs)
 
 __all__ = [
     "ABSTAIN", "ARCHITECTURES", "CLASSIFIER_METRICS", "NORMS", "OPTIMIZERS",
@@ -25,5 +27,6 @@ __all__ = [
     "build_model", "certified_accuracy", "certify", "clopper_pearson_lower", "evaluate_accuracy",
     "fgsm_attack", "fit_classifier", "load_classifier", "make_optimizer", "no_grad_sample",
     "pgd_attack", "predict", "public_statistics", "resume_classifier", "robust_accuracy",
-    "robust_curve", "run_config", "train_classifier",
+    "robust_curve", "run_config", "train_classifier", "AdversarialCoins",
+    "check_classifier_data", "training_inputs",
 ]

@@ -18,15 +18,14 @@ from dpkit.classifiers.adversarial import PGDConfig
 from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.loading import load_classifier
 from dpkit.classifiers.smoothing import certified_accuracy
-from dpkit.engine import open_run_dir
+from dpkit.engine import open_run_dir, record_evaluation
 from dpkit.errors import require
 
 __all__ = ["CLASSIFIER_METRICS", "ClassifierEvalConfig", "ClassifierEvaluation",
            "evaluate_classifier_run"]
 
 CLASSIFIER_METRICS = ("accuracy", "robust-accuracy", "certified")
-EVALUATION_FILE = "evaluation-classifier.json"
-EVALUATIONS_LOG = "evaluations.jsonl"
+EVALUATION_FAMILY = "classifier"  # evaluation-classifier.json
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,23 @@ class ClassifierEvaluation:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
+    def summary(self) -> str:
+        """Human-readable lines, one per metric (and per budget or radius)."""
+        lines = [f"{self.split} split, {self.examples} examples"]
+        if self.accuracy is not None:
+            lines.append(f"  accuracy           {self.accuracy:.4f}")
+        for c in self.robust_curve or []:
+            lines.append(f"  robust accuracy    {c['robust_accuracy']:.4f} at eps={c['eps']:g} "
+                         f"(PGD-{c['steps']}, {c['restarts']} restarts; clean "
+                         f"{c['clean_accuracy']:.4f})")
+        if self.certified is not None:
+            c = self.certified
+            lines.append(f"  certified (sigma={c['sigma']:g}, n={c['n']}, alpha={c['alpha']:g}), "
+                         f"abstain {c['abstain_rate']:.3f}:")
+            lines += [f"    radius {t:.2f}: {a:.4f}"
+                      for t, a in zip(c["radii"], c["certified_accuracy"])]
+        return "\n".join(lines)
+
 
 def evaluate_classifier_run(run_dir: str | Path, cfg: ClassifierEvalConfig, *,
                             device: torch.device | str = "cpu",
@@ -144,9 +160,7 @@ def _record(run_dir: str | Path, result: ClassifierEvaluation, cfg: ClassifierEv
     run = open_run_dir(run_dir)
     stamp = {"split": result.split, "examples": result.examples, "config": cfg.to_dict(),
              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    latest = run.read_json(EVALUATION_FILE) if run.file(EVALUATION_FILE).is_file() else {}
-    for metric in cfg.metrics:
-        latest[metric] = {k: getattr(result, k) for k in _FIELDS[metric]} | stamp
-    run.write_json(EVALUATION_FILE, latest)
-    run.append_metrics(result.to_dict() | stamp | {"kind": "classifier", "seconds": round(seconds, 2)},
-                       name=EVALUATIONS_LOG)
+    latest = {metric: {k: getattr(result, k) for k in _FIELDS[metric]} | stamp
+              for metric in cfg.metrics}
+    record_evaluation(run, EVALUATION_FAMILY, result.to_dict() | stamp, seconds=seconds,
+                      latest=latest)

@@ -20,8 +20,8 @@ from torch import nn
 from dpkit.classifiers.norms import NORMS, WSConv2d, make_norm
 from dpkit.errors import DPKitError, require
 
-__all__ = ["ARCHITECTURES", "ModelConfig", "TramerBonehCNN", "MLP", "GroupNormResNet",
-           "build_model"]
+__all__ = ["ARCHITECTURES", "DEFAULT_IMAGE_SIZE", "MIN_IMAGE_SIZE", "ModelConfig",
+           "TramerBonehCNN", "MLP", "GroupNormResNet", "build_model"]
 
 ARCHITECTURES = ("cnn", "mlp", "resnet")
 
@@ -99,8 +99,9 @@ class TramerBonehCNN(nn.Module):
     def __init__(self, in_channels: int, image_size: int, num_classes: int, *, norm: str = "none",
                  weight_standardization: bool = False, groups: int = 8) -> None:
         super().__init__()
-        require(image_size >= 16, f"the cnn needs images of at least 16x16 (got {image_size}x"
-                                  f"{image_size}); use --image-size 28")
+        require(image_size >= MIN_IMAGE_SIZE["cnn"],
+                f"the cnn needs images of at least 16x16 (got {image_size}x{image_size}); "
+                f"use --image-size 28")
         ws = weight_standardization
         self.body = nn.Sequential(
             _conv(ws, in_channels, 16, 8, stride=2, padding=2), make_norm(norm, 16, groups=groups),
@@ -205,6 +206,12 @@ class GroupNormResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+# Smallest input each architecture takes, and the size dpkit resizes smaller images to when the
+# user gave no --image-size.
+MIN_IMAGE_SIZE = {"cnn": 16}
+DEFAULT_IMAGE_SIZE = 28
 
 
 def build_model(cfg: ModelConfig, *, in_channels: int, image_size: int,

@@ -23,9 +23,9 @@ from typing import Iterator
 
 import torch
 import torch.nn.functional as F
-from opacus.grad_sample import register_grad_sampler
 from torch import nn
 
+from dpkit.engine import register_grad_sampler
 from dpkit.errors import DPKitError
 
 __all__ = ["PublicBatchNorm", "PublicNorm", "ChannelAffine", "WSConv2d", "make_norm",

@@ -12,6 +12,7 @@ secrets.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 import torch
 
 from dpkit.classifiers.curves import plot_curves
-from dpkit.classifiers.training import ClassifierConfig, FitResult, fit_classifier
+from dpkit.classifiers.models import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
+from dpkit.classifiers.training import (ClassifierConfig, FitResult, check_classifier_data,
+                                        fit_classifier)
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import RunDir, create_run_dir, open_run_dir
-from dpkit.errors import DPKitError
+from dpkit.engine import (PRIVACY_FILE, RESULT_FILE, RunDir, check_new_run_dir, resume_run,
+                          running, start_run)
 
 __all__ = ["TrainResult", "train_classifier", "resume_classifier", "run_config"]
 
@@ -44,11 +47,16 @@ class TrainResult:
     train_size: int
     epsilon_valid: bool = True
     noise_reproducible: bool = False
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         if d["robust_accuracy"] is None:
             d.pop("robust_accuracy")
+        if not d["notes"]:
+            d.pop("notes")
+        else:
+            d["notes"] = list(d["notes"])
         return d
 
 
@@ -57,9 +65,10 @@ def run_config(cfg: ClassifierConfig, dataset: str, data: DataOptions) -> dict[s
     return {"command": COMMAND, "data": data.to_dict() | {"dataset": dataset}, **cfg.to_dict()}
 
 
-def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierConfig) -> TrainResult:
-    torch.save(fit.model.state_dict(), run.file("final.pt"))
-    run.write_json("privacy.json", fit.report.to_dict())
+def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierConfig,
+            notes: tuple[str, ...] = ()) -> TrainResult:
+    torch.save(fit.model.state_dict(), run.final_path)
+    run.write_json(PRIVACY_FILE, fit.report.to_dict())
     hist = fit.history
     series = {"test accuracy": [r.get("test_accuracy", math.nan) for r in hist],
               "train loss / max (private, NOT covered by epsilon)":
@@ -71,8 +80,8 @@ def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierC
                          test_accuracy=fit.test_accuracy, robust_accuracy=fit.robust_accuracy,
                          epochs=cfg.epochs, train_size=len(bundle.train),
                          epsilon_valid=fit.report.epsilon_valid,
-                         noise_reproducible=fit.noise_reproducible)
-    run.write_json("result.json", result.to_dict())
+                         noise_reproducible=fit.noise_reproducible, notes=notes)
+    run.write_json(RESULT_FILE, result.to_dict())
     return result
 
 
@@ -86,26 +95,51 @@ def _fmt(eps: float) -> str:
 
 
 def _run(run: RunDir, cfg: ClassifierConfig, bundle: DatasetBundle, *, device: torch.device,
-         quiet: bool, resume: bool) -> TrainResult:
+         quiet: bool, resume: bool, notes: tuple[str, ...] = ()) -> TrainResult:
     fit = fit_classifier(cfg, bundle.train, public=bundle.public, test=bundle.test,
                          num_classes=bundle.num_classes, device=device, quiet=quiet,
-                         checkpoint=run.file("checkpoint.pt"), resume=resume,
+                         checkpoint=run.checkpoint_path, resume=resume,
                          on_epoch=run.append_metrics)
-    return _finish(run, fit, bundle, cfg)
+    return _finish(run, fit, bundle, cfg, notes)
+
+
+def fit_defaults(cfg: ClassifierConfig, data: DataOptions, dataset: str,
+                 bundle: DatasetBundle) -> tuple[ClassifierConfig, DataOptions, DatasetBundle,
+                                                 tuple[str, ...]]:
+    """Make defaults work together: images resized to the model's size when the user gave no
+    --image-size and the native size is too small for it, and the batch capped at N. Returns
+    the adjusted settings, the data and a note for each change."""
+    notes = []
+    size = MIN_IMAGE_SIZE.get(cfg.model.arch)
+    if data.image_size is None and size is not None and bundle.image_size < size:
+        native = bundle.image_size
+        data = dataclasses.replace(data, image_size=DEFAULT_IMAGE_SIZE)
+        bundle = load_dataset(dataset, data)
+        notes.append(f"{dataset} images resized from {native}px to {DEFAULT_IMAGE_SIZE}px: the "
+                     f"{cfg.model.arch} needs at least {size}px (--image-size sets the size)")
+    n = len(bundle.train)
+    if cfg.batch_size > n:
+        notes.append(f"batch size {cfg.batch_size} capped at the {n} training examples "
+                     f"(q = 1: every example in every step)")
+        cfg = dataclasses.replace(cfg, batch_size=n)
+    return cfg, data, bundle, tuple(notes)
 
 
 def train_classifier(cfg: ClassifierConfig, *, dataset: str, data: DataOptions,
                      out: str | Path | None = None, device: torch.device | str = "cpu",
                      quiet: bool = True) -> TrainResult:
-    """Load the data, create the run directory and train (see :func:`fit_classifier`)."""
+    """Load the data, check the run can start, create the run directory and train (see
+    :func:`fit_classifier`). Nothing is created when the data or the settings are refused."""
+    check_new_run_dir(out, resumable=True)
     bundle = load_dataset(dataset, data)
-    if cfg.model.norm == "public-bn" and bundle.public is None:
-        raise DPKitError("--norm public-bn needs public data; add --public-data holdout (a "
-                         "disjoint slice of the training split) or --public-data <dataset>")
-    run = create_run_dir(COMMAND, out)
-    run.write_json("config.json", run_config(cfg, dataset, data))
-    run.write_json("split.json", bundle.split_record())
-    return _run(run, cfg, bundle, device=torch.device(device), quiet=quiet, resume=False)
+    cfg, data, bundle, notes = fit_defaults(cfg, data, dataset, bundle)
+    check_classifier_data(cfg, bundle.train, public=bundle.public,
+                          num_classes=bundle.num_classes)
+    run = start_run(COMMAND, out, config=run_config(cfg, dataset, data),
+                    split=bundle.split_record())
+    with running(run, created=True):
+        return _run(run, cfg, bundle, device=torch.device(device), quiet=quiet, resume=False,
+                    notes=notes)
 
 
 def resume_classifier(run_dir: str | Path, *, device: torch.device | str = "cpu",
@@ -113,19 +147,11 @@ def resume_classifier(run_dir: str | Path, *, device: torch.device | str = "cpu"
     """Continue an interrupted run from its checkpoint.pt with the run's own settings.
 
     The final weights and ε equal those of an uninterrupted run (same checkpointed RNG,
-    sampler, noise generator and accountant states).
+    sampler, noise generator and accountant states; in secure mode the noise is fresh and only
+    ε is the same).
     """
-    run = open_run_dir(run_dir)
-    config = run.config
-    if config.get("command") != COMMAND:
-        raise DPKitError(f"{run.path} was written by '{config.get('command')}', not "
-                         f"'{COMMAND}'; resume it with its own command")
-    if not run.file("checkpoint.pt").is_file():
-        raise DPKitError(f"{run.path} has no checkpoint.pt (no epoch finished); start a new run")
-    cfg = ClassifierConfig.from_dict(config)
-    bundle = dataset_from_record(run.read_json("split.json"))
-    info_epoch = torch.load(run.file("checkpoint.pt"), map_location="cpu",
-                            weights_only=False)["epoch"]
-    run.truncate_metrics(info_epoch)
-    return _run(run, cfg, bundle, device=torch.device(device), quiet=quiet, resume=True)
-
+    run, _ = resume_run(run_dir, COMMAND)
+    cfg = ClassifierConfig.from_dict(run.config)
+    bundle = dataset_from_record(run.read_split())
+    with running(run, created=False):
+        return _run(run, cfg, bundle, device=torch.device(device), quiet=quiet, resume=True)

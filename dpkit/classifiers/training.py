@@ -22,7 +22,6 @@ per-example gradient, whose norm is at most C, exactly the sensitivity DP-SGD's 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,18 +30,17 @@ import torch
 from torch import nn
 
 from dpkit.classifiers.averaging import WeightAverage
-from dpkit.classifiers.adversarial import (PIXEL_SCALE, AdversarialCoins, PGDConfig,
-                                           no_grad_sample, pgd_attack)
+from dpkit.classifiers.adversarial import PIXEL_SCALE, AdversarialCoins, PGDConfig, pgd_attack
 from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.models import ModelConfig, build_model
 from dpkit.classifiers.norms import public_statistics, uses_public_norm
 from dpkit.data import ImageTensorDataset
-from dpkit.engine import (NOT_COVERED_KEY, PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
-                          make_private, progress, save_checkpoint, seed_everything)
+from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
+                          make_private, save_checkpoint, seed_everything, train_epochs)
 from dpkit.errors import DPKitError, require
 
-__all__ = ["OPTIMIZERS", "PRIVATE_RECORD_KEYS", "ClassifierConfig", "FitResult", "fit_classifier",
-           "make_optimizer", "training_inputs"]
+__all__ = ["OPTIMIZERS", "PRIVATE_RECORD_KEYS", "ClassifierConfig", "FitResult",
+           "check_classifier_data", "fit_classifier", "make_optimizer", "training_inputs"]
 
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 # Per-epoch values computed from private training data without noise: NOT covered by ε.
@@ -227,6 +225,66 @@ def _private_step(setup: PrivateSetup, cfg: ClassifierConfig, x: torch.Tensor, y
     return float(loss.detach()) * x.shape[0] if x.shape[0] > 0 else 0.0
 
 
+class _ClassifierSteps:
+    """The classifier's step function for :func:`~dpkit.engine.loop.train_epochs`."""
+
+    private_keys = PRIVATE_RECORD_KEYS
+
+    def __init__(self, setup: PrivateSetup, cfg: ClassifierConfig,
+                 public: _PublicBatches | None, coins: AdversarialCoins | None,
+                 ema: WeightAverage | None, ema_model: nn.Module | None,
+                 test: ImageTensorDataset | None, device: torch.device) -> None:
+        self.setup, self.cfg, self.public, self.coins = setup, cfg, public, coins
+        self.ema, self.ema_model, self.test, self.device = ema, ema_model, test, device
+        self.total, self.count = 0.0, 0
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.setup.model.train()
+        self.total, self.count = 0.0, 0
+
+    def step(self, index: int, x: torch.Tensor, y: torch.Tensor) -> float:
+        loss = _private_step(self.setup, self.cfg, x, y, self.public, self.coins)
+        self.total += loss
+        self.count += x.shape[0]
+        if self.ema is not None:
+            self.ema.update(self.setup.module)
+        return loss
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        values: dict[str, Any] = {"loss": self.total / max(self.count, 1)}
+        cfg, test = self.cfg, self.test
+        if test is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            with self.setup.hooks_off():
+                values["test_accuracy"] = evaluate_accuracy(self.setup.module, test,
+                                                            device=self.device)
+            if self.ema is not None:
+                values["test_accuracy_raw"] = values["test_accuracy"]
+                values["test_accuracy"] = evaluate_accuracy(self.ema.copy_to(self.ema_model),
+                                                            test, device=self.device)
+        return values
+
+
+def check_classifier_data(cfg: ClassifierConfig, train: ImageTensorDataset, *,
+                          public: ImageTensorDataset | None = None,
+                          num_classes: int | None = None) -> None:
+    """Refuse, before anything is trained or written, data this configuration cannot train on:
+    non-square images, a size the model does not take, a batch larger than N, δ ≥ 1/N, or
+    public-bn without public data."""
+    n = len(train)
+    c, h, w = train.shape
+    require(h == w, f"images must be square, got {h}x{w}; use --image-size")
+    require(1 <= cfg.batch_size <= n, f"batch size {cfg.batch_size} must be between 1 and the "
+                                      f"dataset size {n}; use --batch-size {min(n, 256)}")
+    cfg.privacy.check_dataset_size(n)
+    k = num_classes if num_classes is not None else int(train.labels.max()) + 1
+    require(k >= 2, f"the training data has {k} class; a classifier needs at least 2")
+    if cfg.model.norm == "public-bn":
+        require(public is not None and len(public) > 0,
+                "--norm public-bn needs public data; add --public-data holdout (or the name of "
+                "another dataset, e.g. mnist for fashion-mnist)")
+    build_model(cfg.model, in_channels=c, image_size=h, num_classes=k)  # refuses a bad size
+
+
 def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
                    public: ImageTensorDataset | None = None,
                    test: ImageTensorDataset | None = None, num_classes: int | None = None,
@@ -254,16 +312,14 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
         :class:`FitResult` with the unwrapped model in eval mode.
     """
     device = torch.device(device)
+    check_classifier_data(cfg, train, public=public, num_classes=num_classes)
     k = num_classes if num_classes is not None else int(train.labels.max()) + 1
     seed_everything(cfg.seed)
     c, h, w = train.shape
-    require(h == w, f"images must be square, got {h}x{w}; use --image-size")
     model = build_model(cfg.model, in_channels=c, image_size=h, num_classes=k).to(device)
     public_batches = None
     if uses_public_norm(model):
-        require(public is not None and len(public) > 0,
-                "--norm public-bn needs public data; add --public-data holdout (or the name of "
-                "another dataset, e.g. mnist for fashion-mnist)")
+        assert public is not None  # checked by check_classifier_data
         public_batches = _PublicBatches(public, cfg.public_batch_size, cfg.seed + 2, device)
     coins = (AdversarialCoins(cfg.adv_fraction, seed=cfg.seed + 3)
              if cfg.pgd is not None and cfg.adv_fraction < 1 else None)
@@ -286,46 +342,26 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
             ema.load_state_dict(info.extra["ema"])
         if coins is not None:
             coins.load_state_dict(info.extra["adversarial_coins"])
-    for epoch in range(start + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        setup.model.train()
-        total, count = 0.0, 0
-        with setup.epoch_loader() as loader:
-            for x, y in progress(loader, quiet=quiet, desc=f"epoch {epoch}/{cfg.epochs}",
-                                 total=setup.steps_per_epoch):
-                x, y = x.to(device), y.to(device)
-                total += _private_step(setup, cfg, x, y, public_batches, coins)
-                count += x.shape[0]
-                if ema is not None:
-                    ema.update(setup.module)
-        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1),
-                                  "epsilon": setup.epsilon(), "steps": setup.steps_taken,
-                                  NOT_COVERED_KEY: list(PRIVATE_RECORD_KEYS)}
-        if test is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-            with no_grad_sample(setup.model):
-                record["test_accuracy"] = evaluate_accuracy(setup.module, test, device=device)
-            if ema is not None:
-                record["test_accuracy_raw"] = record["test_accuracy"]
-                record["test_accuracy"] = evaluate_accuracy(ema.copy_to(ema_model), test,
-                                                            device=device)
-        record["seconds"] = time.perf_counter() - t0
-        history.append(record)
-        if checkpoint is not None:
-            extra = {"history": history, "public_generator":
-                     public_batches.gen.get_state() if public_batches is not None else None,
-                     "adversarial_coins": coins.state_dict() if coins is not None else None,
-                     "ema": ema.state_dict() if ema is not None else None}
-            save_checkpoint(checkpoint, epoch=epoch, models={"model": setup.model},
-                            optimizers={"optimizer": setup.optimizer}, setups={"setup": setup},
-                            extra=extra)
-        if on_epoch is not None:
-            on_epoch(record)
+
+    def save(epoch: int, records: list[dict[str, Any]]) -> None:
+        extra = {"history": records, "public_generator":
+                 public_batches.gen.get_state() if public_batches is not None else None,
+                 "adversarial_coins": coins.state_dict() if coins is not None else None,
+                 "ema": ema.state_dict() if ema is not None else None}
+        save_checkpoint(checkpoint, epoch=epoch, models={"model": setup.model},
+                        optimizers={"optimizer": setup.optimizer}, setups={"setup": setup},
+                        extra=extra)
+
+    steps = _ClassifierSteps(setup, cfg, public_batches, coins, ema, ema_model, test, device)
+    history = train_epochs(setup, steps, epochs=cfg.epochs, device=device, start=start,
+                           history=history, quiet=quiet,
+                           save=save if checkpoint is not None else None, on_epoch=on_epoch)
     module = setup.module.eval() if ema is None else ema.copy_to(ema_model).eval()
     test_acc = history[-1].get("test_accuracy") if history else None
     robust = None
     if cfg.pgd is not None and test is not None and cfg.robust_eval_size > 0:
         n = min(cfg.robust_eval_size, len(test))
-        with no_grad_sample(setup.model):
+        with setup.hooks_off():
             robust = robust_accuracy(module, test.subset(torch.arange(n)), cfg.pgd, restarts=1,
                                      device=device).robust_accuracy
     return FitResult(model=module, report=setup.report(), history=history,

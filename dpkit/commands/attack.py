@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import click
 
-from dpkit.attacks.gan_membership import LatentSearchConfig
 from dpkit.attacks.inversion import InversionConfig
 from dpkit.attacks.kkt import KKTConfig
-from dpkit.attacks.membership import LiRAConfig
 from dpkit.attacks.runs import (MEMBERSHIP_METHODS, RECONSTRUCTION_METHODS, MembershipOptions,
-                                MembershipRun, ReconstructionOptions, ReconstructionRun,
-                                run_membership, run_reconstruction)
+                                ReconstructionOptions, run_membership, run_reconstruction)
 from dpkit.commands.options import device_option, emit, json_option, seed_option
 from dpkit.engine import resolve_device
 
 __all__ = ["attack"]
 
-_JSON_KEYS_MEMBERSHIP = ("method", "auc", "balanced_accuracy", "tpr_at_fpr_0.001",
-                         "tpr_at_fpr_0.01", "num_members", "num_nonmembers")
-_JSON_KEYS_RECONSTRUCT = ("method", "mean_ssim", "ssim", "psnr", "num_reconstructed", "num_good",
-                          "grid")
 _out = click.option("--out", type=click.Path(file_okay=False), default=None,
                     help="Directory for the results (default: RUN/attacks/<method>-<timestamp>).")
 
@@ -34,20 +27,6 @@ def attack() -> None:
     """
 
 
-def _membership_text(r: MembershipRun) -> str:
-    lines = [r.metrics.summary()] + [f"  {v.summary()}" for v in r.variants]
-    if "seconds_per_shadow" in r.extra:
-        lines.append(f"{r.extra['shadow_models']} shadow models, "
-                     f"{r.extra['seconds_per_shadow']:.2f} s each, shadow epsilon "
-                     f"{r.extra['shadow_epsilon']:.4g}")
-        if r.extra["shadow_train_size"] < 0.9 * r.extra["target_train_size"]:
-            lines.append(f"note: shadows trained on ~{r.extra['shadow_train_size']} examples, "
-                         f"the target on {r.extra['target_train_size']} (only that many "
-                         f"non-members exist); train the target with --subset for a fair LiRA")
-    lines.append(f"ROC curve: {r.roc}")
-    return "\n".join(lines)
-
-
 @attack.command("membership")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--method", type=click.Choice(MEMBERSHIP_METHODS), default="loss", show_default=True,
@@ -59,8 +38,8 @@ def _membership_text(r: MembershipRun) -> str:
 @click.option("--fixed-variance", is_flag=True,
               help="LiRA: one variance for all examples (stronger with few shadows).")
 @click.option("--max-examples", type=int, default=None,
-              help="At most this many members and as many non-members (LiRA's shadows then "
-                   "train on fewer examples than the target did).")
+              help="Score at most this many members and as many non-members (LiRA's "
+                   "shadows still train on as many examples as the target).")
 @click.option("--num-samples", type=int, default=10000, show_default=True,
               help="gan-leaks: generated samples searched for each record's closest one.")
 @click.option("--latent-steps", type=int, default=200, show_default=True,
@@ -84,12 +63,10 @@ def membership(run_dir: str, method: str, shadow_models: int, offline: bool,
     dpkit attack membership runs/train-classifier-X --method lira --shadow-models 16 --json
     dpkit attack membership runs/train-gan-X --method gan-leaks
     """
-    opts = MembershipOptions(
-        method=method, max_examples=max_examples,
-        lira=LiRAConfig(shadow_models=shadow_models, fixed_variance=fixed_variance, seed=seed),
-        offline=offline, num_samples=num_samples,
-        latent=LatentSearchConfig(num_samples=min(num_samples, 1000), steps=latent_steps,
-                                  seed=seed), seed=seed)
+    opts = MembershipOptions.build(method=method, max_examples=max_examples,
+                                   shadow_models=shadow_models, fixed_variance=fixed_variance,
+                                   offline=offline, num_samples=num_samples,
+                                   latent_steps=latent_steps, seed=seed)
 
     def on_shadow(k: int, seconds: float) -> None:
         if not quiet and not as_json:
@@ -97,16 +74,7 @@ def membership(run_dir: str, method: str, shadow_models: int, offline: bool,
 
     result = run_membership(run_dir, opts, out=out, device=resolve_device(device),
                             on_shadow=on_shadow)
-    full = result.to_dict()
-    emit({k: full[k] for k in _JSON_KEYS_MEMBERSHIP} | {"roc": full["roc"]}, as_json=as_json,
-         text=lambda: _membership_text(result))
-
-
-def _reconstruct_text(r: ReconstructionRun) -> str:
-    best = ", ".join(f"{s:.2f}" for s in r.ssim[:8])
-    return (f"{r.method}: {len(r.ssim)} reconstructions, mean SSIM {r.mean_ssim:.3f}, "
-            f"{r.num_good} with SSIM > 0.4 (best: {best})\n"
-            f"originals above reconstructions: {r.grid}")
+    emit(result.summary_dict(), as_json=as_json, text=result.summary)
 
 
 @attack.command("reconstruct")
@@ -162,6 +130,4 @@ def reconstruct(run_dir: str, method: str, candidates: int | None, iterations: i
                                  max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
                                  grid_size=grid_size, candidates=candidates, seed=seed)
     result = run_reconstruction(run_dir, opts, out=out, device=resolve_device(device))
-    full = result.to_dict()
-    emit({k: full[k] for k in _JSON_KEYS_RECONSTRUCT}, as_json=as_json,
-         text=lambda: _reconstruct_text(result))
+    emit(result.summary_dict(), as_json=as_json, text=result.summary)

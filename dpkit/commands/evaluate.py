@@ -1,106 +1,36 @@
 """``dpkit evaluate RUN --metric ...``: one command for every metric of a run.
 
-Metrics live in a registry: :func:`register_metric` maps metric names to an :class:`Evaluator`,
-a function ``fn(run, names, options) -> (result, text)`` that computes all of its ``names`` at
-once, and to the click options the evaluator reads (added to this command). The command groups
-the requested metrics by evaluator and calls each evaluator once. The classifier metrics are
-registered at the bottom of this module; another family of metrics registers with one line in
-``dpkit/cli.py``::
-
-    register_metric(("fid", "kid"), my_evaluator, options=my_click_options_decorator)
+The metrics live in the library's registry (:mod:`dpkit.evaluation.registry`); this command only
+turns its options into each family's typed configuration, calls
+:func:`~dpkit.evaluation.evaluate_run` and prints the results.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import click
 
-from dpkit.classifiers.evaluate_run import (CLASSIFIER_METRICS, ClassifierEvalConfig,
-                                            ClassifierEvaluation, evaluate_classifier_run)
+from dpkit.classifiers.evaluate_run import ClassifierEvalConfig
 from dpkit.commands.options import device_option, emit, json_option, seed_option
 from dpkit.engine import resolve_device
-from dpkit.errors import DPKitError
+from dpkit.evaluation import (GenerativeRunConfig, MetricFamily, evaluate_run, get, names,
+                              register_builtin_metrics)
+from dpkit.metrics import GenerativeEvalConfig
 
-__all__ = ["Evaluator", "METRICS", "register_metric", "get_metric", "metric_names", "evaluate"]
+__all__ = ["evaluate", "get_metric", "metric_names"]
 
 F = Callable[..., Any]
-# fn(run_dir, metric names (all registered to this evaluator), every option value) -> (result, text)
-EvaluatorFn = Callable[[str, tuple[str, ...], dict[str, Any]], tuple[Any, str]]
+register_builtin_metrics()
 
 
-@dataclass(frozen=True)
-class Evaluator:
-    """A function computing one family of metrics, and the names it answers to."""
-
-    names: tuple[str, ...]
-    fn: EvaluatorFn
-
-
-METRICS: dict[str, Evaluator] = {}
+def get_metric(name: str) -> MetricFamily:
+    """The registered family that computes ``name``."""
+    return get(name)
 
 
 def metric_names() -> list[str]:
-    return list(METRICS)
-
-
-def get_metric(name: str) -> Evaluator:
-    if name not in METRICS:
-        raise DPKitError(f"unknown metric {name!r}; choose from {', '.join(metric_names())}")
-    return METRICS[name]
-
-
-def register_metric(names: Sequence[str], fn: EvaluatorFn, *, options: F | None = None) -> Evaluator:
-    """Register ``fn`` for ``names`` and add the click options that ``options`` declares."""
-    names = tuple(names)
-    clash = [n for n in names if n in METRICS]
-    if clash:
-        raise DPKitError(f"metric(s) {clash} are already registered")
-    evaluator = Evaluator(names, fn)
-    for n in names:
-        METRICS[n] = evaluator
-    if options is not None:
-        known = {p.name for p in evaluate.params}
-        holder: F = lambda: None  # noqa: E731 - collects the decorator's parameters
-        options(holder)
-        for param in reversed(getattr(holder, "__click_params__", [])):
-            if param.name not in known:
-                evaluate.params.append(param)
-                known.add(param.name)
-    return evaluator
-
-
-@click.command("evaluate")
-@click.argument("run", type=click.Path(exists=True, file_okay=False))
-@click.option("--metric", "metric", default="accuracy", show_default=True,
-              help="Comma-separated metrics, e.g. accuracy,robust-accuracy,certified "
-                   "(an unknown name lists them all).")
-@seed_option
-@device_option
-@json_option
-def evaluate(run: str, metric: str, as_json: bool, **options: Any) -> None:
-    """Evaluate a run directory; results are also written into it.
-
-    \b
-    dpkit evaluate RUN --metric accuracy,robust-accuracy --pgd-eps 0.1 --pgd-steps 40 --restarts 5
-    dpkit evaluate RUN --metric robust-accuracy --pgd-eps 0.05,0.1,0.2   (a curve)
-    dpkit evaluate RUN --metric certified --sigma 0.25 --n 1000 --alpha 0.001
-    """
-    names = [m.strip() for m in metric.split(",") if m.strip()]
-    if not names:
-        raise click.BadParameter("give at least one metric", param_hint="--metric")
-    groups: dict[int, tuple[Evaluator, list[str]]] = {}
-    for name in names:
-        ev = get_metric(name)
-        groups.setdefault(id(ev), (ev, []))[1].append(name)
-    merged: dict[str, Any] = {}
-    texts = []
-    for ev, group in groups.values():
-        result, text = ev.fn(run, tuple(group), options)
-        merged |= result.to_dict() if hasattr(result, "to_dict") else dict(result)
-        texts.append(text)
-    emit(merged, as_json=as_json, text=lambda: "\n".join(texts))
+    return names()
 
 
 def _float_list(text: str, name: str) -> tuple[float, ...]:
@@ -111,8 +41,8 @@ def _float_list(text: str, name: str) -> tuple[float, ...]:
                                  param_hint=name) from None
 
 
-def classifier_options(f: F) -> F:
-    """Options of the classifier metrics (accuracy, robust-accuracy, certified)."""
+def _options(f: F) -> F:
+    """Classifier metrics' options, then generative metrics' options."""
     opts = [
         click.option("--split", type=click.Choice(["test", "train"]), default="test",
                      show_default=True, help="Classifier metrics: which split to evaluate."),
@@ -134,37 +64,77 @@ def classifier_options(f: F) -> F:
                      help="certified: samples to bound its probability."),
         click.option("--alpha", type=float, default=0.001, show_default=True,
                      help="certified: failure probability of the certificate."),
+        click.option("--features", default="inception", show_default=True,
+                     help="Feature extractor: 'inception' (torch-fidelity's InceptionV3 pool "
+                          "features) or 'classifier:RUN_DIR' (a dpkit classifier's penultimate "
+                          "layer). Numbers from different features are not comparable."),
+        click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+                     help="torch-fidelity's InceptionV3 weights (.pth), for offline use."),
+        click.option("--num-samples", type=int, default=10000, show_default=True,
+                     help="Generated samples to evaluate."),
+        click.option("--reference", type=click.Choice(["train", "test"]), default="train",
+                     show_default=True, help="Split FID/KID/PRC compare against (MiFID's "
+                                             "memorization term always uses the training set)."),
+        click.option("--mifid-threshold", type=float, default=0.1, show_default=True,
+                     help="MiFID's eps: memorization distances below it count (0.1 is "
+                          "calibrated for Inception features)."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Reference-feature cache (default ~/.cache/dpkit/features)."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
+        click.option("--batch-size", type=int, default=256, show_default=True,
+                     help="Images per generation / feature-extraction batch."),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-def _classifier_text(r: ClassifierEvaluation) -> str:
-    lines = [f"{r.split} split, {r.examples} examples"]
-    if r.accuracy is not None:
-        lines.append(f"  accuracy           {r.accuracy:.4f}")
-    for c in r.robust_curve or []:
-        lines.append(f"  robust accuracy    {c['robust_accuracy']:.4f} at eps={c['eps']:g} "
-                     f"(PGD-{c['steps']}, {c['restarts']} restarts; clean {c['clean_accuracy']:.4f})")
-    if r.certified is not None:
-        c = r.certified
-        lines.append(f"  certified (sigma={c['sigma']:g}, n={c['n']}, alpha={c['alpha']:g}), "
-                     f"abstain {c['abstain_rate']:.3f}:")
-        lines += [f"    radius {t:.2f}: {a:.4f}" for t, a in zip(c["radii"], c["certified_accuracy"])]
-    return "\n".join(lines)
+def _configs(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...]], Any]]:
+    """Each family's configuration from the command's options (flags -> fields)."""
+    def classifier(metrics: tuple[str, ...]) -> ClassifierEvalConfig:
+        return ClassifierEvalConfig(
+            metrics=metrics, split=o["split"], max_examples=o["max_examples"],
+            pgd_eps=_float_list(o["pgd_eps"], "--pgd-eps"), pgd_steps=o["pgd_steps"],
+            pgd_alpha=o["pgd_alpha"], restarts=o["restarts"], sigma=o["sigma"], n0=o["n0"],
+            n=o["n_samples"], alpha=o["alpha"], seed=seed)
+
+    def generative(metrics: tuple[str, ...]) -> GenerativeRunConfig:
+        cfg = GenerativeEvalConfig(metrics=metrics, num_samples=o["num_samples"],
+                                   reference=o["reference"],
+                                   mifid_threshold=o["mifid_threshold"], seed=seed,
+                                   batch_size=o["batch_size"], cache_dir=o["cache_dir"],
+                                   use_cache=not o["no_cache"])
+        return GenerativeRunConfig(cfg, features=o["features"],
+                                   inception_weights=o["inception_weights"])
+
+    return {"classifier": classifier, "generative": generative}
 
 
-def classifier_evaluator(run: str, names: tuple[str, ...],
-                         options: dict[str, Any]) -> tuple[ClassifierEvaluation, str]:
-    """Evaluator for accuracy, robust-accuracy and certified (train-classifier runs)."""
-    cfg = ClassifierEvalConfig(
-        metrics=names, split=options["split"], max_examples=options["max_examples"],
-        pgd_eps=_float_list(options["pgd_eps"], "--pgd-eps"), pgd_steps=options["pgd_steps"],
-        pgd_alpha=options["pgd_alpha"], restarts=options["restarts"], sigma=options["sigma"],
-        n0=options["n0"], n=options["n_samples"], alpha=options["alpha"], seed=options["seed"])
-    result = evaluate_classifier_run(run, cfg, device=resolve_device(options["device"]))
-    return result, _classifier_text(result)
+@click.command("evaluate")
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--metric", "metric", default="accuracy", show_default=True,
+              help="Comma-separated metrics: accuracy, robust-accuracy, certified (classifier "
+                   "runs); fid, kid, prc, mifid (GAN runs).")
+@_options
+@seed_option
+@device_option
+@json_option
+def evaluate(run: str, metric: str, seed: int, device: str, as_json: bool,
+             **options: Any) -> None:
+    """Evaluate a run directory; results are also written into it.
 
-
-register_metric(CLASSIFIER_METRICS, classifier_evaluator, options=classifier_options)
+    \b
+    dpkit evaluate RUN --metric accuracy,robust-accuracy --pgd-eps 0.1 --pgd-steps 40 --restarts 5
+    dpkit evaluate RUN --metric robust-accuracy --pgd-eps 0.05,0.1,0.2   (a curve)
+    dpkit evaluate RUN --metric certified --sigma 0.25 --n 1000 --alpha 0.001
+    dpkit evaluate GAN_RUN --metric fid,kid,prc,mifid --features classifier:CLASSIFIER_RUN
+    """
+    metrics = [m.strip() for m in metric.split(",") if m.strip()]
+    if not metrics:
+        raise click.BadParameter("give at least one metric", param_hint="--metric")
+    results = evaluate_run(run, metrics, configs=_configs(options, seed),
+                           device=resolve_device(device))
+    merged: dict[str, Any] = {}
+    for r in results:
+        merged |= r.to_dict()
+    emit(merged, as_json=as_json, text=lambda: "\n".join(r.summary() for r in results))

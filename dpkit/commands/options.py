@@ -12,7 +12,7 @@ from dpkit.engine import ACCOUNTANTS, DEVICES, GRAD_SAMPLE_MODES, PrivacyConfig,
 
 __all__ = ["json_option", "seed_option", "device_option", "quiet_option", "out_option",
            "privacy_options", "data_options", "privacy_config_from", "emit", "parse_int_list",
-           "privacy_notes", "REPRODUCIBLE_NOISE_NOTICE"]
+           "privacy_notes", "REPRODUCIBLE_NOISE_NOTICE", "refuse_options_with_resume"]
 
 F = Callable[..., Any]
 
@@ -129,6 +129,23 @@ REPRODUCIBLE_NOISE_NOTICE = (
 def privacy_notes(*, noise_reproducible: bool) -> list[str]:
     """The notes a training command prints under its epsilon line."""
     return [REPRODUCIBLE_NOISE_NOTICE] if noise_reproducible else []
+
+
+# Options that only change how a command runs or prints, never what is trained.
+_OUTPUT_OPTIONS = ("resume", "resume_dir", "quiet", "as_json", "device")
+
+
+def refuse_options_with_resume(ctx: click.Context, *, allowed: tuple[str, ...] = ()) -> None:
+    """--resume continues a run with its own settings: refuse every other option the user gave
+    (they would be silently ignored), naming them."""
+    given = [p for p in ctx.command.params
+             if p.name not in _OUTPUT_OPTIONS + allowed
+             and ctx.get_parameter_source(p.name) not in (click.core.ParameterSource.DEFAULT,
+                                                          None)]
+    if given:
+        flags = ", ".join(max(p.opts, key=len) for p in given)
+        raise click.UsageError(f"--resume continues the run with its own settings; drop "
+                               f"{flags} (start a new run to change them)")
 
 
 def fmt_eps(x: float) -> str:

@@ -11,7 +11,8 @@ from dpkit.classifiers import (ARCHITECTURES, NORMS, OPTIMIZERS, ClassifierConfi
                                PGDConfig, TrainResult, resume_classifier, train_classifier)
 from dpkit.commands.options import (data_options, device_option, emit, fmt_eps, json_option,
                                     out_option, parse_int_list, privacy_config_from,
-                                    privacy_notes, privacy_options, quiet_option, seed_option)
+                                    privacy_notes, privacy_options, quiet_option,
+                                    refuse_options_with_resume, seed_option)
 from dpkit.data import DataOptions
 from dpkit.engine import INVALID_EPSILON, resolve_device
 
@@ -30,6 +31,7 @@ def _text(r: TrainResult) -> str:
         lines.append(f"test accuracy: {r.test_accuracy:.4f}")
     if r.robust_accuracy is not None:
         lines.append(f"robust accuracy (PGD, test): {r.robust_accuracy:.4f}")
+    lines += [f"note: {n}" for n in r.notes]
     lines += privacy_notes(noise_reproducible=r.noise_reproducible)
     return "\n".join(lines)
 
@@ -96,6 +98,8 @@ def train_classifier_command(**kw: Any) -> None:
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --norm public-bn \\
         --public-data mnist --data-root DIR
     """
+    if kw["resume_dir"] is not None:
+        refuse_options_with_resume(click.get_current_context())
     device = resolve_device(kw.pop("device"))
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     if kw["resume_dir"] is not None:

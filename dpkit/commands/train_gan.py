@@ -8,11 +8,12 @@ import click
 
 from dpkit.commands.options import (data_options, device_option, emit, json_option,
                                     out_option, parse_int_list, privacy_config_from, privacy_notes,
-                                    privacy_options, quiet_option, seed_option)
+                                    privacy_options, quiet_option, refuse_options_with_resume,
+                                    seed_option)
 from dpkit.data import DataOptions
-from dpkit.engine import create_run_dir, open_run_dir, resolve_device
+from dpkit.engine import resolve_device
 from dpkit.errors import DPKitError
-from dpkit.gan import GANConfig, GANResult, train_gan
+from dpkit.gan import GANConfig, GANResult, resume_gan, train_gan
 
 
 def _betas(text: str) -> tuple[float, float]:
@@ -111,18 +112,9 @@ def train_gan_command(**kw: Any) -> None:
     if kw["resume"] is not None:
         if kw["out"] is not None:
             raise DPKitError("--resume continues the run in its own directory; drop --out")
-        run = open_run_dir(kw["resume"])
-        config = GANConfig.from_dict(run.config)
-        if kw["epochs"] is not None and kw["epochs"] != config.epochs:
-            if config.privacy.enabled and config.privacy.target_epsilon is not None:
-                raise DPKitError(f"--epochs cannot change when resuming {run.path}: its noise was "
-                                 f"calibrated to epsilon={config.privacy.target_epsilon:g} over "
-                                 f"{config.epochs} epochs; resume without --epochs")
-            config = GANConfig.from_dict(config.to_dict() | {
-                "training": config.to_dict()["training"] | {"epochs": kw["epochs"]}})
-        result = train_gan(config, run, device=device, quiet=quiet or as_json, resume=True)
+        refuse_options_with_resume(click.get_current_context(), allowed=("epochs",))
+        result = resume_gan(kw["resume"], epochs=kw["epochs"], device=device,
+                            quiet=quiet or as_json)
     else:
-        config = _config(kw)
-        run = create_run_dir("train-gan", kw["out"])
-        result = train_gan(config, run, device=device, quiet=quiet or as_json)
+        result = train_gan(_config(kw), out=kw["out"], device=device, quiet=quiet or as_json)
     emit(result, as_json=as_json, text=lambda: _text(result))

@@ -1,17 +1,17 @@
 """Datasets: one registry, fixed splits, recorded membership.
 
-The built-in datasets are registered the first time the registry is used (``get``, ``names``,
-``register`` or ``load_dataset``), not as a side effect of importing this package.
+The registry's table starts with dpkit's own datasets, declared in ``builtin.BUILTIN_SOURCES``;
+``register`` adds others.
 """
 
-from dpkit.data.builtin import register_builtin_datasets
 from dpkit.data.idx import read_idx
-from dpkit.data.registry import (DataOptions, DatasetBundle, DatasetSource, RawSplit,
-                                 dataset_from_record, get, load_dataset, names, register)
-from dpkit.data.tensors import ImageTensorDataset
+from dpkit.data.registry import (DataOptions, DatasetBundle, dataset_from_record, get,
+                                 load_dataset, names, register, register_builtin_datasets)
+from dpkit.data.sources import DatasetSource, FileCheck, RawSplit
+from dpkit.data.tensors import ImageTensorDataset, to_uint8
 
 __all__ = [
-    "DataOptions", "DatasetBundle", "DatasetSource", "ImageTensorDataset", "RawSplit",
+    "DataOptions", "DatasetBundle", "DatasetSource", "FileCheck", "ImageTensorDataset", "RawSplit",
     "dataset_from_record", "get", "load_dataset", "names", "register", "read_idx",
-    "register_builtin_datasets",
+    "register_builtin_datasets", "to_uint8",
 ]

@@ -1,20 +1,19 @@
-"""dpkit's own datasets, registered explicitly by :func:`register_builtin_datasets`.
+"""dpkit's own datasets, declared as :data:`BUILTIN_SOURCES`.
 
-The registry calls this lazily the first time it is used; nothing registers on import.
+``registry.py`` starts its table from this tuple; this module knows nothing of the registry.
 """
 
 from __future__ import annotations
 
-from dpkit.data import registry
 from dpkit.data.celeba import load_celeba_split
 from dpkit.data.cifar import CIFAR10_CLASSES, load_cifar10_split
 from dpkit.data.digits import load_digits_split
 from dpkit.data.fer2013 import FER2013_CLASSES, load_fer2013_split
 from dpkit.data.folder import load_image_folder_split
-from dpkit.data.idx import idx_loader
-from dpkit.data.registry import DatasetSource
+from dpkit.data.idx import idx_file_check, idx_loader
+from dpkit.data.sources import DatasetSource
 
-__all__ = ["register_builtin_datasets"]
+__all__ = ["BUILTIN_SOURCES"]
 
 _DIGITS = tuple(str(i) for i in range(10))
 _FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -24,10 +23,12 @@ BUILTIN_SOURCES: tuple[DatasetSource, ...] = (
     DatasetSource("digits", load_digits_split, 10,
                   "scikit-learn's bundled 8x8 handwritten digits (embedded, no download)", _DIGITS),
     DatasetSource("mnist", idx_loader("mnist"), 10, "MNIST handwritten digits (idx files)",
-                  _DIGITS),
+                  _DIGITS, check_files=idx_file_check("mnist")),
     DatasetSource("fashion-mnist", idx_loader("fashion-mnist"), 10,
-                  "Fashion-MNIST (idx files; Debian's dataset-fashion-mnist)", _FASHION_CLASSES),
-    DatasetSource("kmnist", idx_loader("kmnist"), 10, "Kuzushiji-MNIST (idx files)"),
+                  "Fashion-MNIST (idx files; Debian's dataset-fashion-mnist)", _FASHION_CLASSES,
+                  check_files=idx_file_check("fashion-mnist")),
+    DatasetSource("kmnist", idx_loader("kmnist"), 10, "Kuzushiji-MNIST (idx files)",
+                  check_files=idx_file_check("kmnist")),
     DatasetSource("cifar10", load_cifar10_split, 10,
                   "CIFAR-10 32x32 colour images (python pickles, cifar-10-batches-py)",
                   CIFAR10_CLASSES),
@@ -42,10 +43,3 @@ BUILTIN_SOURCES: tuple[DatasetSource, ...] = (
                   sized_loader=True),
 )
 
-
-def register_builtin_datasets() -> None:
-    """Register dpkit's datasets (idempotent)."""
-    present = set(registry.names())
-    for source in BUILTIN_SOURCES:
-        if source.name not in present:
-            registry.register(source)

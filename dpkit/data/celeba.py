@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from dpkit.data.imagefiles import read_images
-from dpkit.data.registry import RawSplit
+from dpkit.data.sources import RawSplit
 from dpkit.errors import DPKitError
 
 __all__ = ["CELEBA_PARTITION", "CELEBA_CROP", "CELEBA_DEFAULT_SIZE", "find_celeba",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpkit.data.registry import RawSplit
+from dpkit.data.sources import RawSplit
 from dpkit.errors import DPKitError
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_FOLDER", "find_cifar10", "read_cifar_batch",

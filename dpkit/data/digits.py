@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from dpkit.data.registry import RawSplit
+from dpkit.data.sources import RawSplit
 
 __all__ = ["load_digits_split", "DIGITS_TEST_SIZE"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpkit.data.registry import RawSplit
+from dpkit.data.sources import RawSplit
 from dpkit.errors import DPKitError
 
 __all__ = ["FER2013_CLASSES", "FER2013_USAGE", "find_fer2013", "load_fer2013_split"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from dpkit.data.imagefiles import GRAY_MODES, IMAGE_SUFFIXES, image_header, read_images
-from dpkit.data.registry import RawSplit
+from dpkit.data.sources import RawSplit
 from dpkit.errors import DPKitError
 
 __all__ = ["FolderLayout", "scan_image_folder", "load_image_folder_split", "TEST_FRACTION_DIVISOR",

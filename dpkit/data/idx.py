@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dpkit.data.registry import RawSplit
+from dpkit.data.sources import FileCheck, Loader, RawSplit
 from dpkit.errors import DPKitError
 
-__all__ = ["read_idx", "find_idx_files", "load_idx_split", "check_distinct_files", "IDX_DATASETS"]
+__all__ = ["read_idx", "find_idx_files", "load_idx_split", "check_distinct_files", "idx_loader",
+           "idx_file_check", "IDX_DATASETS"]
 
 # name -> (torchvision class, system folders, how to get it)
 IDX_DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -90,15 +91,17 @@ def load_idx_split(name: str, split: str, *, root: Path | None = None,
     return RawSplit(images, labels)
 
 
-def idx_loader(name: str):
+def idx_loader(name: str) -> Loader:
+    """The split loader of the idx dataset ``name`` (a key of ``IDX_DATASETS``)."""
     return partial(load_idx_split, name)
 
 
-def check_distinct_files(name: str, other: str, root: Path | None) -> None:
+def check_distinct_files(name: str, other: str | None, root: Path | None) -> None:
     """Refuse a ``--data-root`` whose flat idx files both ``name`` and ``other`` would read.
 
     MNIST-like datasets share file names (``t10k-images-idx3-ubyte``); with one flat folder, the
-    private dataset's split would silently be the public dataset's images.
+    private dataset's split would silently be the public dataset's images. ``other`` is the public
+    dataset; None, ``"holdout"`` or a dataset that is not idx-format has nothing to clash with.
     """
     if root is None or name not in IDX_DATASETS or other not in IDX_DATASETS:
         return
@@ -109,3 +112,12 @@ def check_distinct_files(name: str, other: str, root: Path | None) -> None:
             raise DPKitError(f"--data-root {root} holds flat idx files that both {name} and "
                              f"{other} would read; move {other}'s files to "
                              f"{root / sub / 'raw'} (torchvision's layout) so each finds its own")
+
+
+def idx_file_check(name: str) -> FileCheck:
+    """The ``DatasetSource.check_files`` hook of the idx dataset ``name``: ``check(root, public)``."""
+
+    def check(root: Path | None, public: str | None) -> None:
+        check_distinct_files(name, public, root)
+
+    return check

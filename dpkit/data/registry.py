@@ -4,85 +4,45 @@ Every dataset is loaded as uint8 tensors, optionally resized / converted in chan
 a private training set, a test set and optionally a public set. The indices of the private
 training examples (into the source's training split) are recorded, so attacks know exactly which
 records were members.
+
+The table starts with dpkit's own datasets (``builtin.BUILTIN_SOURCES``); ``register`` adds more.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from dpkit.data.builtin import BUILTIN_SOURCES
+from dpkit.data.sources import DatasetSource, RawSplit
 from dpkit.data.tensors import ImageTensorDataset, resize_uint8, to_channels
 from dpkit.errors import DPKitError, require
 
 __all__ = [
-    "RawSplit", "DatasetSource", "DataOptions", "DatasetBundle",
-    "register", "get", "names", "load_dataset", "dataset_from_record",
+    "DataOptions", "DatasetBundle", "register", "register_builtin_datasets", "get", "names",
+    "load_dataset", "dataset_from_record",
 ]
 
 
-@dataclass(frozen=True)
-class RawSplit:
-    """One split of a source: uint8 images (N, C, H, W) and int64 labels (N,).
+_REGISTRY: dict[str, DatasetSource] = {source.name: source for source in BUILTIN_SOURCES}
 
-    ``class_names`` is set by sources whose classes depend on the files (image folders).
+
+def register_builtin_datasets() -> None:
+    """Register again any of dpkit's own datasets missing from the registry (idempotent).
+
+    The registry starts with all of them (``builtin.BUILTIN_SOURCES``); this restores them after
+    the table was cleared.
     """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    class_names: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        assert self.images.dtype == torch.uint8 and self.images.dim() == 4
-        assert self.labels.shape == (self.images.shape[0],)
-
-
-Loader = Callable[..., RawSplit]  # loader(split, *, root: Path | None, download: bool)
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """A registered dataset: how to load a split, and what it holds.
-
-    Attributes:
-        num_classes: number of classes, or 0 when it depends on the files found (image folders):
-            the bundle then counts ``max(label) + 1`` over the train and test splits.
-        sized_loader: the loader takes an ``image_size`` keyword (None = its default size) and
-            resizes while decoding, which saves memory for large photographs (CelebA, folders).
-    """
-
-    name: str
-    loader: Loader
-    num_classes: int
-    description: str
-    class_names: tuple[str, ...] = ()
-    sized_loader: bool = False
-
-
-_REGISTRY: dict[str, DatasetSource] = {}
-_BUILTINS_REGISTERED = False
-
-
-def _ensure_builtins() -> None:
-    """Register dpkit's own datasets the first time the registry is used (not at import)."""
-    global _BUILTINS_REGISTERED
-    if _BUILTINS_REGISTERED:
-        return
-    _BUILTINS_REGISTERED = True
-    try:
-        from dpkit.data.builtin import register_builtin_datasets
-
-        register_builtin_datasets()
-    except BaseException:
-        _BUILTINS_REGISTERED = False
-        raise
+    for source in BUILTIN_SOURCES:
+        if source.name not in _REGISTRY:
+            register(source)
 
 
 def register(source: DatasetSource) -> DatasetSource:
     """Add a dataset to the registry; its name must be new."""
-    _ensure_builtins()
     require(source.name not in _REGISTRY, f"dataset {source.name!r} is already registered")
     _REGISTRY[source.name] = source
     return source
@@ -90,7 +50,6 @@ def register(source: DatasetSource) -> DatasetSource:
 
 def get(name: str) -> DatasetSource:
     """The registered dataset ``name``; unknown names fail with the list of valid ones."""
-    _ensure_builtins()
     if name not in _REGISTRY:
         raise DPKitError(f"unknown dataset {name!r}; choose one of {', '.join(names())}")
     return _REGISTRY[name]
@@ -98,7 +57,6 @@ def get(name: str) -> DatasetSource:
 
 def names() -> list[str]:
     """Names of all registered datasets, in registration order."""
-    _ensure_builtins()
     return list(_REGISTRY)
 
 
@@ -234,10 +192,8 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
     """Load a registered dataset and split it as ``opts`` says (deterministic given ``opts``)."""
     opts = opts or DataOptions()
     source = get(name)
-    if opts.public not in (None, "holdout"):
-        from dpkit.data.idx import check_distinct_files  # idx imports this module
-
-        check_distinct_files(name, opts.public, Path(opts.data_root) if opts.data_root else None)
+    if source.check_files is not None:
+        source.check_files(Path(opts.data_root) if opts.data_root else None, opts.public)
     if source.num_classes:
         _check_classes(name, opts.classes, source.num_classes)
     train_raw = _load_split(source, "train", opts, opts.image_size)

@@ -1,4 +1,4 @@
-"""In-memory image datasets: uint8 storage, float batches in [-1, 1]."""
+"""In-memory image datasets: uint8 storage, float batches in [-1, 1], and the two conversions."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-__all__ = ["ImageTensorDataset", "resize_uint8", "to_channels", "to_unit_range"]
+__all__ = ["ImageTensorDataset", "resize_uint8", "to_channels", "to_uint8", "to_unit_range"]
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, C, H, W) in [0, 255] -> float32 in [-1, 1]."""
     return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float (N, C, H, W) in [-1, 1] -> uint8 (N, C, H, W) in [0, 255].
+
+    Values outside [-1, 1] are clamped first; the inverse of :func:`to_unit_range` up to rounding.
+    """
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 _MAX_SIGMA = 1e4
+# Calibration never goes below this σ: ε there is already in the hundreds for typical runs, and
+# the PRV accountant's grid grows without bound as σ -> 0 (σ = 0.05, q = 0.01, 100 steps needs
+# more than 6 GB).
+_MIN_SIGMA = 0.1
 INVALID_EPSILON = "NOT a DP guarantee: batches were not Poisson-sampled"
 
 
@@ -61,8 +65,8 @@ def epsilon_from_accountant(accountant: IAccountant, delta: float) -> float:
         warnings.simplefilter("ignore")
         try:
             eps = float(accountant.get_epsilon(delta=delta))
-        except (ValueError, RuntimeError, OverflowError, FloatingPointError):
-            return math.inf
+        except (ValueError, RuntimeError, OverflowError, FloatingPointError, MemoryError):
+            return math.inf  # e.g. PRV's grid for a tiny σ: no finite bound is claimed
     return eps if math.isfinite(eps) and eps >= 0 else math.inf
 
 
@@ -85,8 +89,9 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
                     accountant: str = "prv", rel_tolerance: float = 0.002) -> float:
     """Smallest σ (to ``rel_tolerance`` in ε) whose ε after ``steps`` is at most the target.
 
-    Bisection on σ, monotone because ε decreases in σ for every accountant.
-    Raises DPKitError when no σ up to 1e4 reaches the target, or for ``accountant="gdp"``
+    Bisection on σ in [0.1, 1e4], monotone because ε decreases in σ for every accountant.
+    Raises DPKitError when no σ up to 1e4 reaches the target, when even σ = 0.1 spends less
+    than the target (a target "unreachable from above"), or for ``accountant="gdp"``
     (an approximation that can underestimate ε may not choose the noise).
     """
     check_training_accountant(accountant)
@@ -97,7 +102,7 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
         return compute_epsilon(sample_rate=sample_rate, noise_multiplier=sigma, steps=steps,
                                delta=delta, accountant=accountant)
 
-    lo, hi = 0.0, 1.0
+    lo, hi = _MIN_SIGMA, 1.0
     while eps(hi) > target_epsilon:
         lo, hi = hi, hi * 2
         if hi > _MAX_SIGMA:
@@ -105,6 +110,16 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
                 f"epsilon={target_epsilon:g} is unreachable at delta={delta:g} with q={sample_rate:.4g} "
                 f"and {steps} steps, even with noise multiplier {_MAX_SIGMA:g}; raise --epsilon, "
                 f"or train for fewer epochs or with a smaller batch")
+    if lo == _MIN_SIGMA:
+        # RDP (cheap at any σ, and an upper bound on the other accountants' ε) at the floor
+        floor = compute_epsilon(sample_rate=sample_rate, noise_multiplier=_MIN_SIGMA,
+                                steps=steps, delta=delta, accountant="rdp")
+        if floor <= target_epsilon:  # even the least noise calibrated here spends less
+            raise DPKitError(
+                f"epsilon={target_epsilon:g} is above what calibration reaches: noise multiplier "
+                f"{_MIN_SIGMA:g} already gives epsilon {floor:.4g} (q={sample_rate:.4g}, {steps} "
+                f"steps), and less noise is no meaningful privacy; use --epsilon "
+                f"{math.floor(floor)} or less, --noise-multiplier, or --no-dp")
     tol = rel_tolerance * target_epsilon
     while True:
         mid = (lo + hi) / 2
@@ -147,6 +162,13 @@ class PrivacyReport:
         d["epsilon"] = _json_float(self.epsilon)
         d["epsilon_valid"] = self.epsilon_valid
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PrivacyReport":
+        """Inverse of :meth:`to_dict` (reads a run's privacy.json)."""
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        fields["epsilon"] = float(fields["epsilon"])  # "inf" -> inf
+        return cls(**fields)
 
     def summary(self) -> str:
         if not self.private:

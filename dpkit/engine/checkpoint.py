@@ -19,7 +19,33 @@ from dpkit.engine.private import PrivateSetup, unwrap_model
 from dpkit.engine.seeding import rng_state, set_rng_state
 from dpkit.errors import DPKitError
 
-__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "load_weights", "read_torch_file"]
+
+
+def read_torch_file(path: str | Path, *, weights_only: bool,
+                    map_location: torch.device | str = "cpu") -> Any:
+    """``torch.load`` with a one-line error for a missing or damaged file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DPKitError(f"no {path.name} at {path}; check the run directory (train first, or "
+                         f"resume a run that finished at least one epoch)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DPKitError(f"{path} cannot be read ({first}); the file is damaged (an "
+                         f"interrupted copy?): restore it, or train again") from None
+
+
+def load_weights(final: str | Path, checkpoint: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """A model's state dict from a run's ``final.pt`` (weights only), or from the ``models[key]``
+    of its ``checkpoint.pt`` when the run has not finished."""
+    if Path(final).is_file():
+        return read_torch_file(final, weights_only=True)
+    if Path(checkpoint).is_file():
+        return read_torch_file(checkpoint, weights_only=False)["models"][key]
+    raise DPKitError(f"{Path(final).parent} holds no weights (final.pt or checkpoint.pt); "
+                     f"train first")
 
 
 @dataclass(frozen=True)
@@ -52,12 +78,8 @@ def load_checkpoint(path: str | Path, *, models: Mapping[str, nn.Module],
                     setups: Mapping[str, PrivateSetup] | None = None,
                     restore_rng: bool = True) -> CheckpointInfo:
     """Restore a checkpoint into the given objects; returns the epoch it was taken after."""
-    path = Path(path)
-    if not path.is_file():
-        raise DPKitError(f"no checkpoint at {path}; check the run directory (train first, or "
-                         f"resume a run that finished at least one epoch)")
     device = next(iter(models.values())).parameters().__next__().device
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = read_torch_file(path, weights_only=False, map_location=device)
     for key, model in models.items():
         unwrap_model(model).load_state_dict(state["models"][key])
     for key, opt in (optimizers or {}).items():

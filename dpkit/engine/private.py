@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 from opacus.accountants import IAccountant, create_accountant
+from opacus.grad_sample import register_grad_sampler
 from opacus.grad_sample.gsm_base import AbstractGradSampleModule
 from opacus.grad_sample.utils import wrap_model
 from opacus.optimizers import DPOptimizer, get_optimizer_class
@@ -34,7 +35,11 @@ from dpkit.engine.randomness import RandomSource, make_source
 from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, make_loader
 from dpkit.errors import DPKitError, PrivacyViolation, require
 
-__all__ = ["PrivateSetup", "make_private", "validate_private_model", "unwrap_model", "hooks_off"]
+__all__ = ["PrivateSetup", "make_private", "validate_private_model", "unwrap_model", "hooks_off",
+           "register_grad_sampler"]
+# register_grad_sampler(LayerType) decorates ``fn(layer, activations, backprops) -> {param:
+# per-example grads}``: how a custom layer of dpkit (e.g. the public-bn affine) gets per-example
+# gradients. Re-exported so that no module outside the engine imports Opacus.
 
 
 def validate_private_model(model: nn.Module) -> None:

@@ -2,6 +2,29 @@
 
 ``runs/<command>-<timestamp>/`` by default. A non-empty directory is never written into unless the
 run is resumed explicitly.
+
+The run-directory contract (format version :data:`FORMAT_VERSION`):
+
+============================  =====================================================================
+file                          content
+============================  =====================================================================
+``config.json``               ``{"format_version", "command" (the run kind), ...}``: the run's
+                              configuration, enough to rebuild the model and resume
+``split.json``                which examples were trained on, held out, public (data layer record)
+``metrics.jsonl``             one record per epoch: ``epoch``, ``steps``, ``epsilon``, ``seconds``,
+                              ``not_covered_by_epsilon`` (keys computed from private data without
+                              noise) and the kind's values
+``checkpoint.pt``             models, optimizers, accountant, generators (secret: see
+                              :mod:`dpkit.engine.randomness`)
+``final.pt``                  the publishable weights: a plain state dict
+``privacy.json``              the :class:`~dpkit.engine.accounting.PrivacyReport`
+``result.json``               the command's result (its ``--json``)
+``evaluations.jsonl``         one record per evaluation; ``evaluation-<family>.json`` the latest
+``attacks/``                  one directory per attack
+============================  =====================================================================
+
+A ``config.json`` without ``format_version`` was written by dpkit 0.1 (version 0) and is read as
+is; a newer version than this dpkit knows is refused.
 """
 
 from __future__ import annotations
@@ -13,9 +36,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dpkit.engine.accounting import PrivacyReport
 from dpkit.errors import DPKitError
 
-__all__ = ["NOT_COVERED_KEY", "RunDir", "check_new_run_dir", "create_run_dir", "open_run_dir", "to_jsonable"]
+__all__ = ["NOT_COVERED_KEY", "FORMAT_VERSION", "RUN_KINDS", "RunDir", "check_new_run_dir",
+           "create_run_dir", "open_run_dir", "to_jsonable", "CONFIG_FILE", "SPLIT_FILE",
+           "METRICS_FILE", "CHECKPOINT_FILE", "FINAL_FILE", "PRIVACY_FILE", "RESULT_FILE",
+           "EVALUATIONS_LOG"]
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+SPLIT_FILE = "split.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
+FINAL_FILE = "final.pt"
+PRIVACY_FILE = "privacy.json"
+RESULT_FILE = "result.json"
+EVALUATIONS_LOG = "evaluations.jsonl"
+
+# The kinds of training run, by the command that writes them: the one table every reader checks.
+RUN_KINDS: dict[str, str] = {
+    "train-classifier": "a classifier trained with DP-SGD (dpkit train-classifier)",
+    "train-gan": "a DCGAN whose discriminator is trained with DP-SGD (dpkit train-gan)",
+}
 
 # The key, in every metrics record, listing the values computed from private data without noise:
 # they are NOT covered by the run's ε (the run directory is the trainer's secret).
@@ -39,10 +82,43 @@ def to_jsonable(obj: Any) -> Any:
 
 @dataclass(frozen=True)
 class RunDir:
+    """A run directory and typed access to the files of its contract (see the module doc)."""
+
     path: Path
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.file(CHECKPOINT_FILE)
+
+    @property
+    def final_path(self) -> Path:
+        return self.file(FINAL_FILE)
+
+    @property
+    def kind(self) -> str:
+        """The command that wrote the run (``train-classifier``, ``train-gan``, ...)."""
+        return str(self.config.get("command"))
+
+    def require_kind(self, kind: str) -> "RunDir":
+        """Refuse a run of another kind, naming the command that wrote it."""
+        if self.kind != kind:
+            raise DPKitError(f"{self.path} is a '{self.kind}' run, not '{kind}'; pass a directory "
+                             f"written by 'dpkit {kind}' ({RUN_KINDS.get(kind, kind)})")
+        return self
+
+    def write_config(self, config: dict[str, Any]) -> Path:
+        """Write config.json, stamped with this dpkit's :data:`FORMAT_VERSION`."""
+        return self.write_json(CONFIG_FILE, {**config, "format_version": FORMAT_VERSION})
+
+    def read_split(self) -> dict[str, Any]:
+        """The data split record (``split.json``); rebuild it with ``dataset_from_record``."""
+        return self.read_json(SPLIT_FILE)
+
+    def read_privacy(self) -> "PrivacyReport":
+        return PrivacyReport.from_dict(self.read_json(PRIVACY_FILE))
 
     def write_json(self, name: str, obj: Any) -> Path:
         target = self.file(name)
@@ -54,40 +130,57 @@ class RunDir:
         target = self.file(name)
         if not target.is_file():
             raise DPKitError(f"{target} is missing; is {self.path} a dpkit run directory?")
-        return json.loads(target.read_text())
+        try:
+            return json.loads(target.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DPKitError(f"{target} is corrupt ({exc}); restore it from a copy, or start "
+                             f"a new run") from None
 
-    def append_metrics(self, record: dict[str, Any], name: str = "metrics.jsonl") -> None:
+    def append_metrics(self, record: dict[str, Any], name: str = METRICS_FILE) -> None:
         with self.file(name).open("a") as fh:
             fh.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
 
-    def read_metrics(self, name: str = "metrics.jsonl") -> list[dict[str, Any]]:
+    def read_metrics(self, name: str = METRICS_FILE) -> list[dict[str, Any]]:
         target = self.file(name)
         if not target.is_file():
             return []
-        return [json.loads(line) for line in target.read_text().splitlines() if line.strip()]
+        try:
+            return [json.loads(line) for line in target.read_text().splitlines() if line.strip()]
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DPKitError(f"{target} is corrupt ({exc}); delete its damaged lines") from None
 
-    def truncate_metrics(self, epochs: int, name: str = "metrics.jsonl") -> None:
+    def truncate_metrics(self, epochs: int, name: str = METRICS_FILE) -> None:
         """Keep only the records of the first ``epochs`` epochs (used on resume)."""
         records = [r for r in self.read_metrics(name) if r.get("epoch", 0) <= epochs]
         self.file(name).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.read_json("config.json")
+        """config.json (refused when written by a newer dpkit than this one)."""
+        config = self.read_json(CONFIG_FILE)
+        if not isinstance(config, dict):
+            raise DPKitError(f"{self.file(CONFIG_FILE)} is not a dpkit config (not an object)")
+        version = config.get("format_version", 0)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise DPKitError(f"{self.path} was written by a newer dpkit (run format {version}, "
+                             f"this dpkit reads up to {FORMAT_VERSION}); upgrade dpkit")
+        return config
 
 
-def check_new_run_dir(out: str | Path | None) -> None:
-    """Refuse, before any work is done, an ``out`` that already holds files."""
+def check_new_run_dir(out: str | Path | None, *, resumable: bool = False) -> None:
+    """Refuse, before any work is done, an ``out`` that already holds files (the message
+    suggests --resume only for commands that have it)."""
     if out is not None:
         path = Path(out)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            hint = f", or pass --resume {path} to continue that run" if resumable else ""
             raise DPKitError(f"--out {path} already exists and is not empty; choose a new "
-                             f"directory, or pass --resume {path} to continue that run")
+                             f"directory{hint}")
 
 
 def create_run_dir(command: str, out: str | Path | None = None, *, root: str | Path = "runs") -> RunDir:
     """A fresh run directory; refuses to reuse one that already holds files."""
-    check_new_run_dir(out)
+    check_new_run_dir(out, resumable=command in RUN_KINDS)
     if out is not None:
         path = Path(out)
     else:
@@ -101,10 +194,11 @@ def create_run_dir(command: str, out: str | Path | None = None, *, root: str | P
     return RunDir(path)
 
 
-def open_run_dir(path: str | Path) -> RunDir:
-    """An existing run directory (it must hold config.json)."""
+def open_run_dir(path: str | Path, *, kind: str | None = None) -> RunDir:
+    """An existing run directory (it must hold config.json), of ``kind`` when given."""
     path = Path(path)
-    if not (path / "config.json").is_file():
+    if not (path / CONFIG_FILE).is_file():
         raise DPKitError(f"{path} is not a dpkit run directory (no config.json); pass the "
                          f"directory a dpkit training command wrote")
-    return RunDir(path)
+    run = RunDir(path)
+    return run.require_kind(kind) if kind is not None else run

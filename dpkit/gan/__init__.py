@@ -4,11 +4,12 @@ from dpkit.gan.loading import LoadedGAN, load_gan
 from dpkit.gan.models import IMAGE_SIZES, Discriminator, Generator, build_models
 from dpkit.gan.sampling import export_npz, export_png, generate, to_uint8
 from dpkit.gan.steps import DStepStats, discriminator_step, generator_step
-from dpkit.gan.training import GANConfig, GANResult, train_gan
+from dpkit.gan.runs import GANResult, resume_gan, train_gan
+from dpkit.gan.training import GANConfig, GANFit, check_gan_data, fit_gan
 
 __all__ = [
     "IMAGE_SIZES", "Generator", "Discriminator", "build_models",
     "DStepStats", "discriminator_step", "generator_step",
-    "GANConfig", "GANResult", "train_gan",
+    "GANConfig", "GANFit", "GANResult", "fit_gan", "check_gan_data", "train_gan", "resume_gan",
     "generate", "to_uint8", "export_png", "export_npz", "LoadedGAN", "load_gan",
 ]

@@ -10,7 +10,6 @@ import torch
 
 from dpkit.data import DatasetBundle, dataset_from_record
 from dpkit.engine import load_checkpoint, open_run_dir
-from dpkit.errors import DPKitError
 from dpkit.gan.models import Discriminator, Generator, build_models
 
 __all__ = ["LoadedGAN", "load_gan"]
@@ -48,18 +47,15 @@ def load_gan(run_dir: str | Path, *, device: torch.device | str = "cpu",
         device: where to put the models.
         load_data: also reload the run's data split (``split.json``) into ``bundle``.
     """
-    run = open_run_dir(run_dir)
+    run = open_run_dir(run_dir, kind="train-gan")
     config = run.config
-    if config.get("command") != "train-gan":
-        raise DPKitError(f"{run.path} was written by '{config.get('command')}', not train-gan; "
-                         f"pass a train-gan run directory")
-    split = run.read_json("split.json")
+    split = run.read_split()
     model = config["model"]
     generator, disc = build_models(latent_dim=model["latent_dim"], channels=split["channels"],
                                    image_size=split["image_size"], g_width=model["g_width"],
                                    d_width=model["d_width"])
     generator, disc = generator.to(device), disc.to(device)
-    info = load_checkpoint(run.file("checkpoint.pt"),
+    info = load_checkpoint(run.checkpoint_path,
                            models={"generator": generator, "discriminator": disc},
                            restore_rng=False)
     bundle = dataset_from_record(split) if load_data else None

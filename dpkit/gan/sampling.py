@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
+from dpkit.data.tensors import to_uint8  # re-exported: dpkit.gan.sampling.to_uint8 predates it
+from dpkit.engine import check_new_run_dir, create_run_dir
 from dpkit.errors import require
+from dpkit.gan.loading import load_gan
 
-__all__ = ["generate", "to_uint8", "export_png", "export_npz"]
+__all__ = ["generate", "to_uint8", "export_png", "export_npz", "SampleExport", "sample_run",
+           "SAMPLE_FORMATS"]
+
+SAMPLE_FORMATS = ("png", "npz")
 
 
 @torch.no_grad()
@@ -48,11 +56,6 @@ def generate(generator: nn.Module, n: int, *, latent_dim: int, seed: int,
     return torch.cat(chunks)
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Float (N, C, H, W) in [-1, 1] -> uint8 (N, C, H, W) in [0, 255]."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
 def export_png(images: torch.Tensor, folder: str | Path) -> list[Path]:
     """Write each image (N, C, H, W) in [-1, 1] as ``folder/000000.png``, ... (L or RGB)."""
     folder = Path(folder)
@@ -73,3 +76,54 @@ def export_npz(images: torch.Tensor, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, images=to_uint8(images).numpy())
     return path
+
+
+@dataclass(frozen=True)
+class SampleExport:
+    """What :func:`sample_run` wrote (``dpkit sample --json``)."""
+
+    out: Path
+    path: Path
+    n: int
+    format: str
+    shape: tuple[int, ...]
+    source_run: Path
+    checkpoint_epoch: int
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "path": str(self.path), "n": self.n, "format": self.format,
+                "shape": list(self.shape), "source_run": str(self.source_run),
+                "checkpoint_epoch": self.checkpoint_epoch, "seed": self.seed}
+
+    def summary(self) -> str:
+        return (f"wrote {self.n} images {self.shape} as {self.format} to {self.path} "
+                f"(generator of {self.source_run}, epoch {self.checkpoint_epoch})")
+
+
+def sample_run(run_dir: str | Path, *, n: int, out: str | Path | None = None, fmt: str = "png",
+               batch_size: int = 256, seed: int = 0,
+               device: torch.device | str = "cpu") -> SampleExport:
+    """Generate ``n`` images from a ``train-gan`` run's generator into a fresh directory
+    (``OUT/images/000000.png ...`` or ``OUT/samples.npz``, plus ``OUT/config.json``).
+
+    Everything is checked before the directory is created: a refused request leaves nothing.
+    """
+    require(n >= 1, f"--n {n} must be >= 1")
+    require(batch_size >= 1, f"--batch-size {batch_size} must be >= 1")
+    require(fmt in SAMPLE_FORMATS, f"--format {fmt!r} must be one of {', '.join(SAMPLE_FORMATS)}")
+    check_new_run_dir(out)
+    gan = load_gan(run_dir, device=device, load_data=False)
+    images = generate(gan.generator, n, latent_dim=gan.latent_dim, seed=seed, device=device,
+                      batch_size=batch_size)  # (n, C, H, W)
+    target = create_run_dir("sample", out)
+    path = target.file("samples.npz") if fmt == "npz" else target.file("images")
+    if fmt == "npz":
+        export_npz(images, path)
+    else:
+        export_png(images, path)
+    result = SampleExport(out=target.path, path=path, n=n, format=fmt,
+                          shape=tuple(images.shape[1:]), source_run=gan.run_dir,
+                          checkpoint_epoch=gan.epoch, seed=seed)
+    target.write_config({"command": "sample", **result.to_dict()})
+    return result

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torchvision.utils import save_image
 
-from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (NOT_COVERED_KEY, PrivacyConfig, PrivacyReport, PrivateSetup, RunDir, load_checkpoint,
-                          make_private, progress, save_checkpoint, seed_everything)
+from dpkit.data import DataOptions, ImageTensorDataset
+from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
+                          make_private, save_checkpoint, seed_everything, train_epochs)
 from dpkit.errors import PrivacyViolation, require
-from dpkit.gan.models import IMAGE_SIZES, build_models
-from dpkit.gan.steps import discriminator_step, generator_step
+from dpkit.gan.models import IMAGE_SIZES, Discriminator, Generator, build_models
+from dpkit.gan.steps import DStepStats, discriminator_step, generator_step
 
-__all__ = ["GANConfig", "GANResult", "train_gan", "GRID_SIZE", "PRIVATE_RECORD_KEYS"]
+__all__ = ["GANConfig", "GANFit", "fit_gan", "check_gan_data", "save_grid", "GRID_SIZE",
+           "PRIVATE_RECORD_KEYS"]
 
 GRID_SIZE = 64  # images in each epoch's fixed-noise grid (8 x 8)
 # Per-epoch values computed from the private real batches without noise: NOT covered by ε.
@@ -114,23 +115,23 @@ class GANConfig:
 
 
 @dataclass(frozen=True)
-class GANResult:
-    """What a finished training run reports (``--json``)."""
+class GANFit:
+    """A trained DP-GAN (no run directory involved).
 
-    run_dir: str
+    Attributes:
+        generator: the generator (private by post-processing; training mode as left).
+        discriminator: the discriminator, unwrapped from Opacus.
+        report: the privacy spent by the discriminator's steps.
+        history: one record per epoch trained in this call (a resumed fit: all epochs, when the
+            checkpoint holds them).
+        noise_reproducible: the noise came from a seeded generator (not secure mode).
+    """
+
+    generator: Generator
+    discriminator: Discriminator
     report: PrivacyReport
-    epochs: int
-    steps: int
-    train_size: int
-    history: tuple[dict[str, Any], ...] = ()
-    noise_reproducible: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_dir": self.run_dir, "epsilon": self.report.epsilon,
-                "epsilon_valid": self.report.epsilon_valid,
-                "delta": self.report.delta, "noise_multiplier": self.report.noise_multiplier,
-                "epochs": self.epochs, "steps": self.steps, "train_size": self.train_size,
-                "noise_reproducible": self.noise_reproducible}
+    history: tuple[dict[str, Any], ...]
+    noise_reproducible: bool
 
 
 def _mean(values: list[float]) -> float:
@@ -138,7 +139,8 @@ def _mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else float("nan")
 
 
-def _save_grid(generator: torch.nn.Module, z: torch.Tensor, path: Any) -> None:
+def save_grid(generator: torch.nn.Module, z: torch.Tensor, path: Path) -> None:
+    """An 8-column PNG grid of ``generator(z)`` (eval mode; the mode is restored)."""
     was_training = generator.training
     generator.eval()
     with torch.no_grad():
@@ -148,105 +150,119 @@ def _save_grid(generator: torch.nn.Module, z: torch.Tensor, path: Any) -> None:
     save_image(images, path, nrow=8, normalize=True, value_range=(-1, 1))
 
 
-def _epoch(setup: PrivateSetup, generator: torch.nn.Module, g_opt: torch.optim.Optimizer,
-           cfg: GANConfig, device: torch.device, *, quiet: bool, desc: str) -> dict[str, float]:
-    stats, g_losses = [], []
-    with setup.epoch_loader() as loader:
-        for i, (real, _) in enumerate(progress(loader, quiet=quiet, desc=desc,
-                                               total=setup.steps_per_epoch)):
-            g_turn = (i + 1) % cfg.d_steps == 0
-            z = torch.randn(cfg.batch_size, cfg.latent_dim, device=device)  # (B, Z)
-            with torch.set_grad_enabled(g_turn):
-                fake = generator(z)  # (B, C, H, W); reused by the generator step, as in DCGAN
-            stats.append(discriminator_step(setup, fake.detach(), real.to(device),
-                                            clip_fake=cfg.clip_fake))
-            if g_turn:
-                g_losses.append(generator_step(setup, g_opt, fake))
-    return {"d_loss_real": _mean([s.loss_real for s in stats]),
-            "d_loss_fake": _mean([s.loss_fake for s in stats]),
-            "g_loss": _mean(g_losses),
-            "d_real": _mean([s.d_real for s in stats]), "d_fake": _mean([s.d_fake for s in stats]),
-            "d_steps": len(stats), "g_steps": len(g_losses)}
+class _GANSteps:
+    """The DP-GAN's step function for :func:`~dpkit.engine.loop.train_epochs`: one
+    discriminator step per sampled batch, a generator step every ``d_steps`` of them."""
+
+    private_keys = PRIVATE_RECORD_KEYS
+
+    def __init__(self, setup: PrivateSetup, generator: Generator, g_opt: torch.optim.Optimizer,
+                 cfg: GANConfig, device: torch.device) -> None:
+        self.setup, self.generator, self.g_opt, self.cfg, self.device = (
+            setup, generator, g_opt, cfg, device)
+        self.stats: list[DStepStats] = []
+        self.g_losses: list[float] = []
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.generator.train()
+        self.stats, self.g_losses = [], []
+
+    def step(self, index: int, real: torch.Tensor, labels: torch.Tensor) -> float:
+        cfg = self.cfg
+        g_turn = (index + 1) % cfg.d_steps == 0
+        z = torch.randn(cfg.batch_size, cfg.latent_dim, device=self.device)  # (B, Z)
+        with torch.set_grad_enabled(g_turn):
+            fake = self.generator(z)  # (B, C, H, W); reused by the generator step, as in DCGAN
+        stats = discriminator_step(self.setup, fake.detach(), real, clip_fake=cfg.clip_fake)
+        self.stats.append(stats)
+        watched = stats.loss_fake  # the real half is NaN for an empty Poisson batch
+        if g_turn:
+            self.g_losses.append(generator_step(self.setup, self.g_opt, fake))
+            watched += self.g_losses[-1]
+        return watched
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        stats = self.stats
+        return {"d_loss_real": _mean([s.loss_real for s in stats]),
+                "d_loss_fake": _mean([s.loss_fake for s in stats]),
+                "g_loss": _mean(self.g_losses),
+                "d_real": _mean([s.d_real for s in stats]),
+                "d_fake": _mean([s.d_fake for s in stats]),
+                "d_steps": len(stats), "g_steps": len(self.g_losses)}
 
 
-def train_gan(config: GANConfig, run_dir: RunDir, *, device: torch.device | str = "cpu",
-              quiet: bool = True, resume: bool = False,
-              bundle: DatasetBundle | None = None) -> GANResult:
-    """Train a DCGAN with a DP-SGD discriminator, writing everything into ``run_dir``.
+def check_gan_data(cfg: GANConfig, train: ImageTensorDataset) -> None:
+    """Refuse, before anything is trained or written, data the DCGAN cannot train on."""
+    n = len(train)
+    _, h, w = train.shape
+    require(h == w and h in IMAGE_SIZES,
+            f"images of {cfg.dataset} are {h}x{w} px; the DCGAN needs --image-size "
+            f"{', '.join(map(str, IMAGE_SIZES))}")
+    require(1 <= cfg.batch_size <= n, f"batch size {cfg.batch_size} must be between 1 and the "
+                                      f"dataset size {n}; use --batch-size {min(n, 64)}")
+    cfg.privacy.check_dataset_size(n)
 
-    Writes ``config.json``, ``split.json``, one ``metrics.jsonl`` line, one fixed-noise grid
-    ``samples/epoch_NNN.png`` and ``checkpoint.pt`` per epoch, and ``privacy.json`` and
-    ``final.pt`` (the generator's state dict, the only publishable file with the samples) at
-    the end. ``d_loss_real`` and ``d_real`` in metrics.jsonl are computed on private data
-    without noise (NOT covered by ε), and checkpoint.pt holds the noise generator's state
-    unless secure mode is on: the run directory is the trainer's secret.
+
+def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device | str = "cpu",
+            quiet: bool = True, checkpoint: str | Path | None = None, resume: bool = False,
+            samples_dir: str | Path | None = None,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> GANFit:
+    """Train a DCGAN whose discriminator is trained with DP-SGD (see :mod:`dpkit.gan.steps`).
 
     Args:
-        config: the run's configuration.
-        run_dir: a fresh run directory, or the run's own directory when ``resume``.
+        cfg: the run's configuration (``cfg.dataset``/``cfg.data`` are not read here).
+        train: the private training images (N, C, H, W) in [-1, 1]; labels are ignored.
         device: where to train.
         quiet: no progress bars.
-        resume: continue from ``run_dir/checkpoint.pt`` (same weights, RNG and accountant).
-        bundle: the loaded dataset (loaded from ``config`` when None).
+        checkpoint: a file to write a checkpoint to after every epoch.
+        resume: continue from ``checkpoint``: the same weights and ε as an uninterrupted fit.
+        samples_dir: write a fixed-noise 8x8 grid ``epoch_NNN.png`` there after every epoch.
+        on_epoch: called with each epoch's record (e.g. to append it to metrics.jsonl).
 
     Returns:
-        A :class:`GANResult` with the final privacy report.
+        :class:`GANFit`.
+
+    Raises:
+        PrivacyViolation: the accountant does not hold exactly one charge per D step.
     """
     device = torch.device(device)
-    if bundle is None:
-        bundle = (dataset_from_record(run_dir.read_json("split.json")) if resume
-                  else load_dataset(config.dataset, config.data))
-    require(bundle.image_size in IMAGE_SIZES and bundle.image_size == bundle.train.shape[-2],
-            f"images of {config.dataset} are {bundle.image_size} px; the DCGAN needs "
-            f"--image-size {', '.join(map(str, IMAGE_SIZES))}")
-    seed_everything(config.seed)
-    generator, disc = build_models(latent_dim=config.latent_dim, channels=bundle.channels,
-                                   image_size=bundle.image_size, g_width=config.g_width,
-                                   d_width=config.d_width)
+    check_gan_data(cfg, train)
+    channels, image_size = train.shape[0], train.shape[-1]
+    seed_everything(cfg.seed)
+    generator, disc = build_models(latent_dim=cfg.latent_dim, channels=channels,
+                                   image_size=image_size, g_width=cfg.g_width,
+                                   d_width=cfg.d_width)
     generator, disc = generator.to(device), disc.to(device)
-    g_opt = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas)
-    d_opt = torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=config.betas)
-    setup = make_private(disc, d_opt, bundle.train, config.privacy, batch_size=config.batch_size,
-                         epochs=config.epochs, criterion=torch.nn.BCEWithLogitsLoss(),
-                         seed=config.seed)
-    fixed_z = torch.randn(GRID_SIZE, config.latent_dim,
-                          generator=torch.Generator().manual_seed(config.seed + 1)).to(device)
-
-    start = 0
-    ckpt = run_dir.file("checkpoint.pt")
+    g_opt = torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    setup = make_private(disc, d_opt, train, cfg.privacy, batch_size=cfg.batch_size,
+                         epochs=cfg.epochs, criterion=torch.nn.BCEWithLogitsLoss(),
+                         seed=cfg.seed)
+    fixed_z = torch.randn(GRID_SIZE, cfg.latent_dim,
+                          generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     models = {"generator": generator, "discriminator": disc}
     optimizers = {"generator": g_opt, "discriminator": d_opt}
+    start, history = 0, []
     if resume:
-        info = load_checkpoint(ckpt, models=models, optimizers=optimizers,
+        require(checkpoint is not None, "resume needs the checkpoint file to continue from")
+        info = load_checkpoint(checkpoint, models=models, optimizers=optimizers,
                                setups={"discriminator": setup})
-        start = info.epoch
-        run_dir.truncate_metrics(start)
-        run_dir.write_json("config.json", config.to_dict())  # --epochs may have grown
-    else:
-        run_dir.write_json("config.json", config.to_dict())
-        run_dir.write_json("split.json", bundle.split_record())
+        start, history = info.epoch, list(info.extra.get("history", []))
 
-    for epoch in range(start + 1, config.epochs + 1):
-        t0 = time.perf_counter()
-        generator.train()
-        record = _epoch(setup, generator, g_opt, config, device, quiet=quiet,
-                        desc=f"epoch {epoch}/{config.epochs}")
-        report = setup.report()
-        run_dir.append_metrics({"epoch": epoch, **record, "epsilon": report.epsilon,
-                                NOT_COVERED_KEY: list(PRIVATE_RECORD_KEYS),
-                                "steps": epoch * setup.steps_per_epoch,
-                                "time_s": round(time.perf_counter() - t0, 3)})
-        _save_grid(generator, fixed_z, run_dir.file(f"samples/epoch_{epoch:03d}.png"))
-        save_checkpoint(ckpt, epoch=epoch, models=models, optimizers=optimizers,
-                        setups={"discriminator": setup})
+    def save(epoch: int, records: list[dict[str, Any]]) -> None:
+        if samples_dir is not None:
+            save_grid(generator, fixed_z, Path(samples_dir) / f"epoch_{epoch:03d}.png")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, epoch=epoch, models=models, optimizers=optimizers,
+                            setups={"discriminator": setup}, extra={"history": records})
 
-    total = config.epochs * setup.steps_per_epoch
+    history = train_epochs(setup, _GANSteps(setup, generator, g_opt, cfg, device),
+                           epochs=cfg.epochs, device=device, start=start, history=history,
+                           quiet=quiet, save=save, on_epoch=on_epoch)
+    total = cfg.epochs * setup.steps_per_epoch
     report = setup.report()
     if report.private and report.steps != total:
         raise PrivacyViolation(f"accountant holds {report.steps} steps, expected {total}")
-    report = dataclasses.replace(report, steps=total)
-    run_dir.write_json("privacy.json", report.to_dict())
-    torch.save(generator.state_dict(), run_dir.file("final.pt"))  # the publishable weights only
-    return GANResult(run_dir=str(run_dir.path), report=report, epochs=config.epochs, steps=total,
-                     train_size=len(bundle.train), history=tuple(run_dir.read_metrics()),
-                     noise_reproducible=setup.reproducible_noise)
+    return GANFit(generator=generator, discriminator=setup.module,
+                  report=dataclasses.replace(report, steps=total), history=tuple(history),
+                  noise_reproducible=setup.reproducible_noise)

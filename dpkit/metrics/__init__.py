@@ -7,8 +7,7 @@ from dpkit.metrics.fidelity_model import FidelityGenerator
 from dpkit.metrics.fid import (FeatureStatistics, features_to_statistics, fid_from_features,
                                frechet_distance)
 from dpkit.metrics.generative import (GENERATIVE_METRICS, GenerativeEvalConfig,
-                                      GenerativeEvaluation, evaluate_features, evaluate_gan_run,
-                                      evaluate_images)
+                                      GenerativeEvaluation, evaluate_features, evaluate_images)
 from dpkit.metrics.kid import KIDResult, kid_from_features
 from dpkit.metrics.mifid import (MiFIDResult, memorization_distance, mifid, mifid_from_features,
                                  threshold_distance)
@@ -22,5 +21,5 @@ __all__ = [
     "MiFIDResult", "memorization_distance", "threshold_distance", "mifid", "mifid_from_features",
     "cached_reference_features", "default_cache_dir", "FidelityGenerator",
     "GENERATIVE_METRICS", "GenerativeEvalConfig", "GenerativeEvaluation", "evaluate_features",
-    "evaluate_images", "evaluate_gan_run",
+    "evaluate_images",
 ]

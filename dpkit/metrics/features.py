@@ -31,6 +31,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
 from dpkit.data.tensors import to_channels, to_unit_range
+from dpkit.engine.rundir import CONFIG_FILE
 from dpkit.errors import DPKitError
 
 __all__ = ["FeatureSpec", "parse_features", "inception_weights_path", "build_extractor",
@@ -109,7 +110,7 @@ def parse_features(text: str, *, inception_weights: str | Path | None = None,
         return FeatureSpec("inception", inception_weights_path(inception_weights, download=download))
     if text.startswith("classifier:") and len(text) > len("classifier:"):
         run_dir = Path(text[len("classifier:"):])
-        if not (run_dir / "config.json").is_file():
+        if not (run_dir / CONFIG_FILE).is_file():
             raise DPKitError(f"--features {text}: {run_dir} is not a dpkit run directory; pass "
                              f"the --out of a 'dpkit train-classifier' run")
         return FeatureSpec("classifier", run_dir)

@@ -41,7 +41,11 @@ def features_to_statistics(features: torch.Tensor) -> FeatureStatistics:
 
 
 def frechet_distance(a: FeatureStatistics, b: FeatureStatistics, *, eps: float = 1e-6) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}), retried with eps*I if not finite."""
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}), retried with eps*I if not finite.
+
+    Clamped at 0: the distance is non-negative, and for near-identical sets the matrix square
+    root's rounding error makes the raw value slightly negative (which would make MiFID of a
+    copier negative instead of huge)."""
     value = fid_statistics_to_metric(a.to_torch_fidelity(), b.to_torch_fidelity(),
                                      verbose=False)[KEY_METRIC_FID]
     if not math.isfinite(value):
@@ -49,7 +53,7 @@ def frechet_distance(a: FeatureStatistics, b: FeatureStatistics, *, eps: float =
         value = fid_statistics_to_metric({"mu": a.mu, "sigma": a.sigma + offset},
                                          {"mu": b.mu, "sigma": b.sigma + offset},
                                          verbose=False)[KEY_METRIC_FID]
-    return float(value)
+    return max(0.0, float(value))
 
 
 def fid_from_features(generated: torch.Tensor, reference: torch.Tensor) -> float:

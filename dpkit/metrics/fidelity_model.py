@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch_fidelity import GenerativeModelBase
 
-from dpkit.gan import to_uint8
+from dpkit.data.tensors import to_uint8
 
 __all__ = ["FidelityGenerator"]
 

@@ -8,8 +8,9 @@ term always compares against the generator's own *training* set; FID/KID/PRC com
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,12 +24,9 @@ from dpkit.metrics.mifid import memorization_distance, mifid
 from dpkit.metrics.prc import precision_recall_from_features
 
 __all__ = ["GENERATIVE_METRICS", "GenerativeEvalConfig", "GenerativeEvaluation",
-           "evaluate_features", "evaluate_images", "evaluate_gan_run",
-           "EVALUATION_FILE", "EVALUATIONS_LOG"]
+           "evaluate_features", "evaluate_images"]
 
 GENERATIVE_METRICS = ("fid", "kid", "prc", "mifid")
-EVALUATION_FILE = "evaluation-generative.json"
-EVALUATIONS_LOG = "evaluations.jsonl"
 
 
 @dataclass(frozen=True)
@@ -101,6 +99,27 @@ class GenerativeEvaluation:
         out = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
         return out | self.extra
 
+    def summary(self) -> str:
+        """Human-readable lines, each naming the features."""
+        lines = [f"{self.num_samples} generated samples vs the {self.reference} split, "
+                 f"features: {self.features}"]
+        if self.fid is not None:
+            lines.append(f"  FID        {_fmt(self.fid)}")
+        if self.kid_mean is not None:
+            lines.append(f"  KID        {_fmt(self.kid_mean)} ± {_fmt(self.kid_std)}")
+        if self.precision is not None:
+            lines.append(f"  precision  {_fmt(self.precision)}   recall {_fmt(self.recall)}")
+        if self.mifid is not None:
+            lines.append(f"  MiFID      {_fmt(self.mifid)}   (memorization distance "
+                         f"{_fmt(self.memorization_distance)} vs the training set, thresholded "
+                         f"{_fmt(self.memorization_distance_thresholded)} at "
+                         f"eps={self.mifid_threshold:g})")
+        return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    return f"{x:.6g}" if x is not None and math.isfinite(x) else str(x)
+
 
 def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
                       training: torch.Tensor | None, cfg: GenerativeEvalConfig, *,
@@ -154,23 +173,3 @@ def evaluate_images(generated: torch.Tensor, reference: torch.Tensor,
             training, extractor, spec, dataset=dataset, split="train", **kw).features
     gen = extract_features(extractor, generated, batch_size=cfg.batch_size, device=device)
     return evaluate_features(gen, ref, train, cfg, features_name=spec.name)
-
-
-def evaluate_gan_run(run_dir: str | Path, spec: FeatureSpec, cfg: GenerativeEvalConfig, *,
-                     device: torch.device | str = "cpu") -> GenerativeEvaluation:
-    """Evaluate the generator of a ``dpkit train-gan`` run directory.
-
-    Samples ``cfg.num_samples`` images with seed ``cfg.seed``; the reference and training sets
-    are the run's own split (``split.json``).
-    """
-    from dpkit.gan import generate, load_gan, to_uint8
-
-    gan = load_gan(run_dir)
-    images = generate(gan.generator, cfg.num_samples, latent_dim=gan.latent_dim, seed=cfg.seed,
-                      device=device, batch_size=cfg.batch_size)  # (N, C, H, W) in [-1, 1]
-    if not torch.isfinite(images).all():
-        raise DPKitError(f"the generator in {run_dir} produces non-finite images")
-    bundle = gan.bundle
-    reference = bundle.train.images if cfg.reference == "train" else bundle.test.images
-    return evaluate_images(to_uint8(images), reference, bundle.train.images, spec, cfg,
-                           dataset=bundle.name, device=device)
