@@ -6,23 +6,50 @@ user mistake into one line on stderr with exit status 2 (never a traceback).
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 
 import click
 
-from dpkit.commands.attack import attack
-from dpkit.commands.privacy import privacy
-from dpkit.commands.sample import sample_command
-from dpkit.commands.train_gan import train_gan_command
-from dpkit.commands.train_classifier import train_classifier_command
-from dpkit.commands.evaluate import evaluate
+from dpkit.commands.flags import to_cli
 from dpkit.errors import DPKitError, RunInterrupted
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "COMMANDS"]
+
+# name -> (module, attribute, one-line help). Commands are imported only when run (or asked for
+# their own --help), so `dpkit --help` does not load torch: click's lazy-group pattern.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "attack": ("dpkit.commands.attack", "attack",
+               "Privacy attacks on a trained model: membership inference, reconstruction."),
+    "evaluate": ("dpkit.commands.evaluate", "evaluate",
+                 "Evaluate a run directory (accuracy, robustness, FID, KID, PRC, MiFID)."),
+    "privacy": ("dpkit.commands.privacy", "privacy",
+                "Epsilon of a planned DP-SGD run, or the sigma that reaches a target epsilon."),
+    "sample": ("dpkit.commands.sample", "sample_command",
+               "Generate images from the generator of a train-gan run."),
+    "train-classifier": ("dpkit.commands.train_classifier", "train_classifier_command",
+                         "Train a classifier with DP-SGD, optionally with PGD adversarial "
+                         "training."),
+    "train-gan": ("dpkit.commands.train_gan", "train_gan_command",
+                  "Train a DCGAN whose GroupNorm discriminator is trained with DP-SGD."),
+}
 
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in self.list_commands(ctx)])
+
     def main(self, *args, **kwargs):  # type: ignore[override]
         kwargs["standalone_mode"] = False
         try:
@@ -48,11 +75,15 @@ class _Group(click.Group):
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code or 2)
-        except DPKitError as exc:
-            click.echo(f"Error: {exc}", err=True)
+        except DPKitError as exc:  # the library names fields; the user typed flags
+            click.echo(f"Error: {to_cli(str(exc))}", err=True)
             sys.exit(2)
         except FileNotFoundError as exc:
             click.echo(f"Error: {exc.strerror}: {exc.filename}", err=True)
+            sys.exit(2)
+        except PermissionError as exc:
+            click.echo(f"Error: permission denied: {exc.filename}; choose a location you can "
+                       f"write to (--out) or read from", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted; the run directory keeps the last finished epoch's "
@@ -77,12 +108,6 @@ def cli() -> None:
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
 
 
-cli.add_command(privacy)
-cli.add_command(train_gan_command)
-cli.add_command(sample_command)
-cli.add_command(train_classifier_command)
-cli.add_command(evaluate)
-cli.add_command(attack)
 
 
 def main() -> None:

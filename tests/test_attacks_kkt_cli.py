@@ -36,7 +36,7 @@ def test_init_scale_multiplies_the_default_initialisation():
         assert torch.allclose(q, 0.01 * p)
     assert ModelConfig.from_dict(ModelConfig(init_scale=0.5).to_dict()).init_scale == 0.5
     assert ModelConfig.from_dict({"arch": "mlp"}).init_scale == 1.0  # runs written before
-    with pytest.raises(DPKitError, match="init-scale"):
+    with pytest.raises(DPKitError, match="init_scale=0.0"):
         ModelConfig(init_scale=0.0)
 
 

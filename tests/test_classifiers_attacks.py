@@ -90,7 +90,7 @@ def test_robust_accuracy_is_worst_case_and_below_clean():
 def test_pgd_config_validation():
     with pytest.raises(DPKitError, match="pixel units"):
         PGDConfig(eps=25)
-    with pytest.raises(DPKitError, match="--pgd-steps"):
+    with pytest.raises(DPKitError, match="pgd.steps=0 must"):
         PGDConfig(steps=0)
     assert PGDConfig(eps=0.1, steps=10).step_size == pytest.approx(0.025)
 

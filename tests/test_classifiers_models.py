@@ -150,6 +150,6 @@ def test_weight_standardization():
 def test_model_config_errors():
     with pytest.raises(DPKitError, match="unknown"):
         ModelConfig(arch="vit")
-    with pytest.raises(DPKitError, match="--image-size"):
+    with pytest.raises(DPKitError, match="image_size=28"):
         build_model(ModelConfig(arch="cnn"), in_channels=1, image_size=8, num_classes=10)
     assert ModelConfig.from_dict(ModelConfig(hidden=(3, 4)).to_dict()) == ModelConfig(hidden=(3, 4))

@@ -89,7 +89,7 @@ def test_empty_poisson_batches_still_take_noisy_steps(mode):
 
 def test_public_bn_requires_public_data(digits16):
     cfg = ClassifierConfig(model=ModelConfig(norm="public-bn"), epochs=1)
-    with pytest.raises(DPKitError, match="--public-data"):
+    with pytest.raises(DPKitError, match="public='holdout'"):
         fit_classifier(cfg, digits16.train)
 
 

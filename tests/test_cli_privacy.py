@@ -71,3 +71,21 @@ def test_bad_input_is_one_line_exit_2(change, needle):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("Error:") and needle in lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_top_level_help_is_fast_and_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from dpkit.cli import cli; "
+            "r = CliRunner().invoke(cli, ['--help']); "
+            "print(r.exit_code, 'torch' in sys.modules, 'train-gan' in r.output)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "False", "True"]
+
+
+def test_every_listed_command_loads_and_matches_its_name():
+    from dpkit.cli import COMMANDS, cli
+
+    for name in COMMANDS:
+        assert cli.get_command(None, name).name == name

@@ -231,7 +231,7 @@ def test_imagefolder_errors(tmp_path):
     for i in range(1, 5):
         write_png(tmp_path / "a" / f"{i}.png", 1)
         write_png(tmp_path / "b" / f"{i}.png", 2)
-    with pytest.raises(DPKitError, match=r"--classes \[2\] out of range"):
+    with pytest.raises(DPKitError, match=r"classes=\(0, 2\) has \[2\] out of range"):
         load_dataset("imagefolder", DataOptions(data_root=str(tmp_path), classes=(0, 2)))
     (tmp_path / "b" / "9.png").write_bytes(b"not a png")
     with pytest.raises(DPKitError, match="9.png is not a readable image"):
@@ -276,7 +276,7 @@ def test_missing_dataset_names_folders(tmp_path, name):
     with pytest.raises(DPKitError, match="looked in") as err:
         load_dataset(name, DataOptions(data_root=str(root)))
     msg = str(err.value)
-    assert str(root) in msg and "--data-root" in msg and "\n" not in msg
+    assert str(root) in msg and "data_root=DIR" in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("empty_root", [True, False])

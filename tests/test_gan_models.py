@@ -40,7 +40,7 @@ def test_discriminator_examples_are_independent():
 
 @pytest.mark.parametrize("size", [16, 48])
 def test_unsupported_image_size_is_refused(size):
-    with pytest.raises(DPKitError, match="--image-size 28, 32, 64"):
+    with pytest.raises(DPKitError, match="image_size=28, 32, 64"):
         Generator(image_size=size)
 
 

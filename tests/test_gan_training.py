@@ -38,7 +38,8 @@ def test_private_run_writes_the_contract_and_accounts_every_step(tmp_path, bundl
                                delta=1e-5, accountant="prv")
     assert result.report.epsilon == pytest.approx(expected, rel=1e-6)
     for name in ("config.json", "split.json", "privacy.json", "metrics.jsonl", "checkpoint.pt",
-                 "final.pt", "result.json", "samples/epoch_001.png", "samples/epoch_002.png"):
+                 "final.pt", "result.json", "curves.png", "samples/epoch_001.png",
+                 "samples/epoch_002.png"):
         assert run.file(name).is_file(), name
     assert GANConfig.from_dict(run.config) == cfg and run.config["format_version"] == 1
     assert run.read_json("privacy.json")["steps"] == steps
@@ -123,7 +124,7 @@ def test_fit_gan_needs_no_run_directory(bundle):
 def test_refused_settings_leave_no_directory(tmp_path, bundle):
     from dpkit.errors import DPKitError
 
-    with pytest.raises(DPKitError, match="batch size"):
+    with pytest.raises(DPKitError, match="batch_size=1000"):
         train_gan(_config(batch_size=1000), out=tmp_path / "big", bundle=bundle)
     assert not (tmp_path / "big").exists()
 

@@ -126,3 +126,23 @@ def test_a_diverging_loss_stops_training_and_leaves_no_run(cli_runner, tmp_path)
                                   "--no-dp", "--lr", "1e30", "--quiet", "--out", str(out)])
     assert res.exit_code == 2 and "diverged" in res.output and "Traceback" not in res.output
     assert not out.exists()
+
+
+def test_read_only_out_is_a_one_line_error(cli_runner, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from dpkit.cli import cli
+
+    real = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if "locked" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)  # as root, chmod would not stop a write
+    res = cli_runner.invoke(cli, ["train-classifier", "--model", "mlp", "--hidden", "8",
+                                  "--subset", "64", "--epochs", "1", "--no-dp", "--quiet",
+                                  "--out", str(tmp_path / "locked" / "run")])
+    assert res.exit_code == 2 and "permission denied" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1

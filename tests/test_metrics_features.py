@@ -198,7 +198,7 @@ def test_missing_inception_weights_offline_is_one_clear_line(monkeypatch, tmp_pa
     with pytest.raises(DPKitError) as err:
         parse_features("inception")
     msg = str(err.value)
-    assert "\n" not in msg and "--inception-weights" in msg and "https://" in msg
+    assert "\n" not in msg and "inception_weights=PATH" in msg and "https://" in msg
     with pytest.raises(DPKitError, match="does not exist"):
         parse_features("inception", inception_weights=tmp_path / "nope.pth")
 

@@ -166,7 +166,7 @@ def test_evaluate_features_reports_only_the_keys_asked_for():
                         "mifid", "memorization_distance", "memorization_distance_thresholded",
                         "mifid_threshold"}
     assert out["features"] == "test" and out["num_samples"] == 200
-    with pytest.raises(DPKitError, match="not a generative metric"):
+    with pytest.raises(DPKitError, match="not generative metrics"):
         GenerativeEvalConfig(metrics=("accuracy",))
-    with pytest.raises(DPKitError, match="--reference"):
+    with pytest.raises(DPKitError, match="reference='val'"):
         GenerativeEvalConfig(reference="val")

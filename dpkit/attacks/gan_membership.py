@@ -78,7 +78,7 @@ def gan_leaks_attack(generator: nn.Module, members: ImageTensorDataset,
                      nonmembers: ImageTensorDataset, *, latent_dim: int, num_samples: int = 10000,
                      seed: int = 0, device: torch.device | str = "cpu") -> MembershipScores:
     """GAN-Leaks black-box: score = −(distance to the closest of ``num_samples`` generated images)."""
-    require(num_samples >= 1, f"--num-samples {num_samples} must be >= 1")
+    require(num_samples >= 1, f"num_samples={num_samples} must be >= 1")
     samples = _generate(generator, _latents(num_samples, latent_dim, seed), device)
     d_mem, _ = closest_distances(_images(members, "cpu"), samples)
     d_non, _ = closest_distances(_images(nonmembers, "cpu"), samples)
@@ -102,9 +102,9 @@ class LatentSearchConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.num_samples >= 1, f"--num-samples {self.num_samples} must be >= 1")
-        require(self.steps >= 0, f"--latent-steps {self.steps} must be >= 0")
-        require(self.lr > 0, f"lr {self.lr} must be > 0")
+        require(self.num_samples >= 1, f"num_samples={self.num_samples} must be >= 1")
+        require(self.steps >= 0, f"latent.steps={self.steps} must be >= 0")
+        require(self.lr > 0, f"latent.lr={self.lr} must be > 0")
 
     def to_dict(self) -> dict[str, int | float]:
         return asdict(self)

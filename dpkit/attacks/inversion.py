@@ -44,10 +44,10 @@ class InversionConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.iterations >= 1, f"--iterations {self.iterations} must be >= 1")
-        require(self.lr > 0, f"--lr {self.lr} must be > 0")
-        require(self.tv_weight >= 0, f"--tv-weight {self.tv_weight} must be >= 0")
-        require(self.restarts >= 1, f"--restarts {self.restarts} must be >= 1")
+        require(self.iterations >= 1, f"iterations={self.iterations} must be >= 1")
+        require(self.lr > 0, f"lr={self.lr} must be > 0")
+        require(self.tv_weight >= 0, f"tv_weight={self.tv_weight} must be >= 0")
+        require(self.restarts >= 1, f"restarts={self.restarts} must be >= 1")
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -73,7 +73,8 @@ def observed_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         One tensor per trainable parameter: (Σ_i clip(g_i) + N(0, σ²C²)) / B.
     """
     require(noise_multiplier == 0 or max_grad_norm is not None,
-            "DP noise needs a clipping norm; pass max_grad_norm with noise_multiplier")
+            f"noise_multiplier={noise_multiplier} needs a clipping norm; pass max_grad_norm=C "
+            f"too")
     params = _params(model)
     total = [torch.zeros_like(p) for p in params]
     for i in range(x.shape[0]):  # per-example gradients, as DP-SGD computes them

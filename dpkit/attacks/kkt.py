@@ -56,9 +56,11 @@ class KKTConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.candidates_per_class >= 1, "--candidates must be >= 1")
-        require(self.iterations >= 1, f"--iterations {self.iterations} must be >= 1")
-        require(self.lr > 0 and self.lambda_lr > 0, "--lr must be > 0")
+        require(self.candidates_per_class >= 1,
+                f"candidates_per_class={self.candidates_per_class} must be >= 1")
+        require(self.iterations >= 1, f"iterations={self.iterations} must be >= 1")
+        require(self.lr > 0, f"lr={self.lr} must be > 0")
+        require(self.lambda_lr > 0, f"lambda_lr={self.lambda_lr} must be > 0")
         require(self.init_scale > 0, "init_scale must be > 0")
         require(self.min_lambda >= 0, "min_lambda must be >= 0")
         require(self.softplus_beta > 0, "softplus_beta must be > 0")
@@ -90,11 +92,11 @@ def check_homogeneous(model: nn.Module) -> None:
     for name, m in model.named_modules():
         if name and not isinstance(m, allowed) and list(m.children()) == []:
             raise DPKitError(f"the KKT attack needs a homogeneous ReLU MLP; layer {name!r} is a "
-                             f"{type(m).__name__}; train the target with --model mlp --no-bias "
-                             f"--norm none")
+                             f"{type(m).__name__}; train the target with arch='mlp', "
+                             f"bias=False and norm='none'")
         if isinstance(m, nn.Linear) and m.bias is not None:
             raise DPKitError(f"the KKT attack needs a homogeneous ReLU MLP; layer {name!r} has a "
-                             f"bias; train the target with --model mlp --no-bias")
+                             f"bias; train the target with arch='mlp' and bias=False")
 
 
 def binary_margin(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +107,7 @@ def binary_margin(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if out.dim() == 2 and out.shape[1] == 1:
         return out[:, 0]
     raise DPKitError(f"the KKT attack needs a binary classifier (1 or 2 outputs), got "
-                     f"{tuple(out.shape[1:])} outputs; train with --classes A,B")
+                     f"{tuple(out.shape[1:])} outputs; train with classes=(A, B)")
 
 
 def _smooth(model: nn.Module, beta: float) -> nn.Module:

@@ -60,10 +60,10 @@ def membership_split(bundle: DatasetBundle, *, max_per_side: int | None = None,
     require(available >= MIN_PER_SIDE,
             f"only {len(members)} members and {len(pool)} non-members: a membership attack needs "
             f"at least {MIN_PER_SIDE} of each to mean anything; train the target on more "
-            f"examples (or leave more held out with --subset)")
+            f"examples (or leave more held out with subset=N)")
     n = available
     if max_per_side is not None:
-        require(max_per_side >= 1, f"--max-examples {max_per_side} must be >= 1")
+        require(max_per_side >= 1, f"max_per_side={max_per_side} must be >= 1")
         n = min(n, max_per_side)
     gen = torch.Generator().manual_seed(seed)
 
@@ -96,8 +96,8 @@ def lira_population(bundle: DatasetBundle, *, seed: int = 0
         raise DPKitError(
             f"LiRA's shadows must train on as many examples as the target ({t}), drawn from its "
             f"{t} members and {t} non-members, but the run has only {p} non-members (held-out "
-            f"or test examples); train the target with --subset {spare // 2} or fewer (the rest "
-            f"of the training split is then held out), or use --method loss")
+            f"or test examples); train the target with subset={spare // 2} or fewer (the rest "
+            f"of the training split is then held out), or use method='loss'")
     gen = torch.Generator().manual_seed(seed)
     return members, pool.subset(torch.randperm(p, generator=gen)[:t].sort().values)
 
@@ -157,7 +157,7 @@ class LiRAConfig:
 
     def __post_init__(self) -> None:
         require(self.shadow_models >= 2 and self.shadow_models % 2 == 0,
-                f"--shadow-models {self.shadow_models} must be an even number >= 2 (each "
+                f"shadow_models={self.shadow_models} must be an even number >= 2 (each "
                 f"example is IN half of the shadows and OUT of the other half)")
 
     def to_dict(self) -> dict[str, int | bool]:
@@ -231,7 +231,7 @@ def lira_scores(target_phi: torch.Tensor, shadow_phi: torch.Tensor, keep: torch.
     phi = shadow_phi.double().numpy()
     mask = keep.numpy()
     if not (mask.any(0).all() and (~mask).any(0).all()):
-        raise DPKitError("every example needs IN and OUT shadows; use an even --shadow-models >= 2")
+        raise DPKitError("every example needs IN and OUT shadows; use an even shadow_models=K >= 2")
     n_in, n_out = mask.sum(0), (~mask).sum(0)
     mu_in = np.where(mask, phi, 0).sum(0) / n_in
     mu_out = np.where(~mask, phi, 0).sum(0) / n_out
@@ -260,7 +260,7 @@ def classifier_shadow_fit(cfg, *, num_classes: int, public: ImageTensorDataset |
         num_classes: outputs of the target.
         public: public data, needed when the target uses public-data BatchNorm.
         noise_multiplier: the σ the target's calibration chose (its privacy.json); when given,
-            a target trained with ``--epsilon`` has its shadows trained at that σ instead of
+            a target trained with ``target_epsilon`` has its shadows trained at that σ instead of
             recalibrating each one (same noise; the shadows' ε differs only through their
             slightly different N, and K calibrations are saved).
     """

@@ -60,7 +60,7 @@ class MembershipOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.method in MEMBERSHIP_METHODS, f"--method {self.method!r} is unknown; choose "
+        require(self.method in MEMBERSHIP_METHODS, f"method={self.method!r} is unknown; choose "
                                                    f"one of {', '.join(MEMBERSHIP_METHODS)}")
 
     @classmethod
@@ -189,11 +189,11 @@ def run_membership(run_dir: str | Path, opts: MembershipOptions, *, out: str | P
     run, kind = _target_kind(run_dir)
     wanted = CLASSIFIER_METHODS if kind == "train-classifier" else GAN_METHODS
     if kind not in ("train-classifier", "train-gan") or opts.method not in wanted:
-        raise DPKitError(f"--method {opts.method} does not apply to a '{kind}' run; for "
+        raise DPKitError(f"method={opts.method!r} does not apply to a '{kind}' run; for "
                          f"train-classifier runs use {'/'.join(CLASSIFIER_METHODS)}, for "
                          f"train-gan runs {'/'.join(GAN_METHODS)}")
     t0 = time.perf_counter()
-    check_new_run_dir(out)  # refuse a used --out up front; create it once the attack worked
+    check_new_run_dir(out)  # refuse a used ``out`` up front; create it once the attack worked
     if kind == "train-classifier":
         scores, extra = _classifier_scores(run, opts, device, on_shadow)
     else:
@@ -228,15 +228,17 @@ class ReconstructionOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.candidates is None or self.candidates >= 1, "--candidates must be >= 1")
+        require(self.candidates is None or self.candidates >= 1,
+                f"candidates={self.candidates} must be >= 1")
         require(self.method in RECONSTRUCTION_METHODS,
-                f"--method {self.method!r} is unknown; choose one of "
+                f"method={self.method!r} is unknown; choose one of "
                 f"{', '.join(RECONSTRUCTION_METHODS)}")
-        require(self.batch_size >= 1, f"--batch-size {self.batch_size} must be >= 1")
-        require(self.grid_size >= 1, f"--grid-size {self.grid_size} must be >= 1")
+        require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
+        require(self.grid_size >= 1, f"grid_size={self.grid_size} must be >= 1")
         require(self.noise_multiplier is None or self.noise_multiplier >= 0,
-                "--noise-multiplier must be >= 0")
-        require(self.max_grad_norm is None or self.max_grad_norm > 0, "--max-grad-norm must be > 0")
+                f"noise_multiplier={self.noise_multiplier} must be >= 0")
+        require(self.max_grad_norm is None or self.max_grad_norm > 0,
+                f"max_grad_norm={self.max_grad_norm} must be > 0")
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "kkt": self.kkt.to_dict(),
@@ -289,7 +291,7 @@ class ReconstructionRun:
 def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str
          ) -> tuple[torch.Tensor, dict[str, Any]]:
     require(target.num_classes == 2, f"the KKT attack needs a binary classifier, this run has "
-                                     f"{target.num_classes} classes; train with --classes A,B")
+                                     f"{target.num_classes} classes; train with classes=(A, B)")
     check_homogeneous(target.model)
     per_class = opts.candidates or min(MAX_DEFAULT_CANDIDATES, len(target.bundle.train))
     cfg = dataclasses.replace(opts.kkt, candidates_per_class=per_class)
@@ -313,7 +315,7 @@ def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | 
     if clip is None and (private or sigma > 0):
         clip = float(privacy["max_grad_norm"])
     train = target.bundle.train
-    require(opts.batch_size <= len(train), f"--batch-size {opts.batch_size} exceeds the "
+    require(opts.batch_size <= len(train), f"batch_size={opts.batch_size} exceeds the "
                                            f"{len(train)} training images")
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(opts.seed))
     x, y = train.subset(idx[:opts.batch_size].sort().values).tensors()
@@ -340,7 +342,7 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
         raise DPKitError(f"dpkit attack reconstruct needs a train-classifier run, {run.path} is "
                          f"a '{kind}' run")
     t0 = time.perf_counter()
-    check_new_run_dir(out)  # refuse a used --out up front; create it once the attack worked
+    check_new_run_dir(out)  # refuse a used ``out`` up front; create it once the attack worked
     target = load_classifier(run.path, device=device)
     attack = _kkt if opts.method == "kkt" else _inversion
     recon, extra = attack(target, opts, device)

@@ -49,11 +49,11 @@ class PGDConfig:
     random_start: bool = True
 
     def __post_init__(self) -> None:
-        require(0 <= self.eps <= 1, f"--pgd-eps {self.eps} must be in [0, 1] (pixel units; "
+        require(0 <= self.eps <= 1, f"pgd.eps={self.eps} must be in [0, 1] (pixel units; "
                                     f"0.1 is the MNIST convention)")
-        require(self.steps >= 1, f"--pgd-steps {self.steps} must be >= 1")
+        require(self.steps >= 1, f"pgd.steps={self.steps} must be >= 1")
         if self.alpha is not None:
-            require(self.alpha > 0, f"--pgd-alpha {self.alpha} must be > 0")
+            require(self.alpha > 0, f"pgd.alpha={self.alpha} must be > 0")
 
     @property
     def step_size(self) -> float:

@@ -21,7 +21,7 @@ class WeightAverage:
     (decay_t = min(decay, (1 + t) / (10 + t)) after t updates)."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
-        require(0 < decay < 1, f"--ema {decay} must be in (0, 1), e.g. 0.999")
+        require(0 < decay < 1, f"decay={decay} must be in (0, 1), e.g. 0.999")
         self.decay = decay
         self.updates = 0
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()

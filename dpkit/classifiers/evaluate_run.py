@@ -59,16 +59,17 @@ class ClassifierEvalConfig:
         bad = [m for m in self.metrics if m not in CLASSIFIER_METRICS]
         require(not bad and len(self.metrics) > 0,
                 f"unknown classifier metric(s) {bad}; choose from {', '.join(CLASSIFIER_METRICS)}")
-        require(self.split in ("test", "train"), f"--split {self.split!r} must be test or train")
+        require(self.split in ("test", "train"),
+                f"split={self.split!r} must be 'test' or 'train'")
         if self.max_examples is not None:
-            require(self.max_examples >= 1, f"--max-examples {self.max_examples} must be >= 1")
-        require(len(self.pgd_eps) >= 1, "give at least one --pgd-eps")
+            require(self.max_examples >= 1, f"max_examples={self.max_examples} must be >= 1")
+        require(len(self.pgd_eps) >= 1, "give at least one L-inf budget, e.g. pgd_eps=(0.1,)")
         for e in self.pgd_eps:
             PGDConfig(eps=e, steps=self.pgd_steps, alpha=self.pgd_alpha)  # validates
-        require(self.restarts >= 1, f"--restarts {self.restarts} must be >= 1")
-        require(self.sigma > 0, f"--sigma {self.sigma} must be > 0 (pixel units, e.g. 0.25)")
-        require(self.n0 >= 1 and self.n >= 1, "--n0 and --n must be >= 1")
-        require(0 < self.alpha < 1, f"--alpha {self.alpha} must be in (0, 1), e.g. 0.001")
+        require(self.restarts >= 1, f"restarts={self.restarts} must be >= 1")
+        require(self.sigma > 0, f"sigma={self.sigma} must be > 0 (pixel units, e.g. 0.25)")
+        require(self.n0 >= 1 and self.n >= 1, f"n0={self.n0} and n={self.n} must be >= 1")
+        require(0 < self.alpha < 1, f"alpha={self.alpha} must be in (0, 1), e.g. 0.001")
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

@@ -55,19 +55,21 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         require(self.arch in ARCHITECTURES,
-                f"model {self.arch!r} is unknown; choose one of {', '.join(ARCHITECTURES)}")
-        require(self.norm in NORMS, f"norm {self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
+                f"arch={self.arch!r} is unknown; choose one of {', '.join(ARCHITECTURES)}")
+        require(self.norm in NORMS,
+                f"norm={self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
         require(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden),
-                f"hidden widths {self.hidden} must be positive integers, e.g. --hidden 256,256")
-        require(self.width >= 1 and self.groups >= 1, "width and groups must be >= 1")
+                f"hidden={tuple(self.hidden)} must be positive widths, e.g. hidden=(256, 256)")
+        require(self.width >= 1, f"width={self.width} must be >= 1")
+        require(self.groups >= 1, f"groups={self.groups} must be >= 1")
         require(self.init_scale > 0 and math.isfinite(self.init_scale),
-                f"--init-scale {self.init_scale} must be > 0, e.g. 0.01 (1 = PyTorch's default)")
+                f"init_scale={self.init_scale} must be > 0, e.g. 0.01 (1 = PyTorch's default)")
         if self.arch == "mlp":
             require(not self.weight_standardization,
-                    "--weight-standardization applies to conv layers; the mlp has none")
+                    "weight_standardization=True applies to conv layers; the mlp has none")
         if self.norm != "none" and self.arch == "mlp" and not self.bias:
-            raise DPKitError("--no-bias (a homogeneous mlp) cannot be combined with --norm; "
-                             "use --norm none")
+            raise DPKitError(f"bias=False (a homogeneous mlp) cannot be combined with "
+                             f"norm={self.norm!r}; use norm='none'")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,7 +103,7 @@ class TramerBonehCNN(nn.Module):
         super().__init__()
         require(image_size >= MIN_IMAGE_SIZE["cnn"],
                 f"the cnn needs images of at least 16x16 (got {image_size}x{image_size}); "
-                f"use --image-size 28")
+                f"use image_size=28")
         ws = weight_standardization
         self.body = nn.Sequential(
             _conv(ws, in_channels, 16, 8, stride=2, padding=2), make_norm(norm, 16, groups=groups),

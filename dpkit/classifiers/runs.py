@@ -20,13 +20,12 @@ from typing import Any
 
 import torch
 
-from dpkit.classifiers.curves import plot_curves
 from dpkit.classifiers.models import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
 from dpkit.classifiers.training import (ClassifierConfig, FitResult, check_classifier_data,
                                         fit_classifier)
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (PRIVACY_FILE, RESULT_FILE, RunDir, check_new_run_dir, resume_run,
-                          running, start_run)
+from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, RunDir, check_new_run_dir, resume_run,
+                          plot_curves, running, start_run)
 
 __all__ = ["TrainResult", "train_classifier", "resume_classifier", "run_config"]
 
@@ -73,8 +72,8 @@ def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierC
     series = {"test accuracy": [r.get("test_accuracy", math.nan) for r in hist],
               "train loss / max (private, NOT covered by epsilon)":
                   _scaled([r["loss"] for r in hist])}
-    plot_curves(run.file("curves.png"), series, ylim=(0.0, 1.0),
-                title=f"{bundle.name} {cfg.model.arch}, epsilon = {_fmt(fit.report.epsilon)}")
+    plot_curves(run.file(CURVES_FILE), series, ylim=(0.0, 1.0),
+                title=f"{bundle.name}, {cfg.model.arch}, epsilon = {_fmt(fit.report.epsilon)}")
     result = TrainResult(run_dir=str(run.path), epsilon=fit.report.epsilon,
                          delta=fit.report.delta, noise_multiplier=fit.report.noise_multiplier,
                          test_accuracy=fit.test_accuracy, robust_accuracy=fit.robust_accuracy,
@@ -116,7 +115,8 @@ def fit_defaults(cfg: ClassifierConfig, data: DataOptions, dataset: str,
         data = dataclasses.replace(data, image_size=DEFAULT_IMAGE_SIZE)
         bundle = load_dataset(dataset, data)
         notes.append(f"{dataset} images resized from {native}px to {DEFAULT_IMAGE_SIZE}px: the "
-                     f"{cfg.model.arch} needs at least {size}px (--image-size sets the size)")
+                     f"{cfg.model.arch} needs at least {size}px (image_size={DEFAULT_IMAGE_SIZE} is now "
+                     f"recorded; set it to choose another)")
     n = len(bundle.train)
     if cfg.batch_size > n:
         notes.append(f"batch size {cfg.batch_size} capped at the {n} training examples "

@@ -62,9 +62,9 @@ def certify(model: nn.Module, x: torch.Tensor, *, sigma: float, n0: int = 100, n
             alpha: float = 0.001, num_classes: int, batch_size: int = 500,
             generator: torch.Generator | None = None) -> Certificate:
     """Cohen et al.'s CERTIFY for one image x (C, H, W) in [-1, 1] (model in eval mode)."""
-    require(sigma > 0, f"--sigma {sigma} must be > 0")
-    require(n0 >= 1 and n >= 1, "--n0 and --n must be >= 1")
-    require(0 < alpha < 1, f"--alpha {alpha} must be in (0, 1)")
+    require(sigma > 0, f"sigma={sigma} must be > 0")
+    require(n0 >= 1 and n >= 1, f"n0={n0} and n={n} must be >= 1")
+    require(0 < alpha < 1, f"alpha={alpha} must be in (0, 1)")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     top = int(_counts(model, x, n0, sigma, num_classes, batch_size, gen).argmax())
     count = int(_counts(model, x, n, sigma, num_classes, batch_size, gen)[top])

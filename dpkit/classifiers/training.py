@@ -87,18 +87,20 @@ class ClassifierConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r} is unknown; choose "
+        require(self.optimizer in OPTIMIZERS, f"optimizer={self.optimizer!r} is unknown; choose "
                                               f"one of {', '.join(OPTIMIZERS)}")
-        require(self.lr > 0 and math.isfinite(self.lr), f"--lr {self.lr} must be > 0")
-        require(0 <= self.momentum < 1, f"--momentum {self.momentum} must be in [0, 1)")
-        require(self.epochs >= 1, f"--epochs {self.epochs} must be >= 1")
-        require(self.batch_size >= 1, f"--batch-size {self.batch_size} must be >= 1")
-        require(0 < self.adv_fraction <= 1, f"--adv-fraction {self.adv_fraction} must be in (0, 1]")
-        require(self.noise_augment >= 0, f"--noise-augment {self.noise_augment} must be >= 0")
-        require(0 <= self.ema < 1, f"--ema {self.ema} must be in [0, 1), e.g. 0.999 (0 = off)")
-        require(self.public_batch_size >= 1, "--public-batch-size must be >= 1")
-        require(self.eval_every >= 1, f"--eval-every {self.eval_every} must be >= 1")
-        require(self.robust_eval_size >= 0, "robust_eval_size must be >= 0")
+        require(self.lr > 0 and math.isfinite(self.lr), f"lr={self.lr} must be > 0")
+        require(0 <= self.momentum < 1, f"momentum={self.momentum} must be in [0, 1)")
+        require(self.epochs >= 1, f"epochs={self.epochs} must be >= 1")
+        require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
+        require(0 < self.adv_fraction <= 1, f"adv_fraction={self.adv_fraction} must be in (0, 1]")
+        require(self.noise_augment >= 0, f"noise_augment={self.noise_augment} must be >= 0")
+        require(0 <= self.ema < 1, f"ema={self.ema} must be in [0, 1), e.g. 0.999 (0 = off)")
+        require(self.public_batch_size >= 1,
+                f"public_batch_size={self.public_batch_size} must be >= 1")
+        require(self.eval_every >= 1, f"eval_every={self.eval_every} must be >= 1")
+        require(self.robust_eval_size >= 0,
+                f"robust_eval_size={self.robust_eval_size} must be >= 0")
 
     def training_dict(self) -> dict[str, Any]:
         """The "training" block of config.json."""
@@ -272,16 +274,16 @@ def check_classifier_data(cfg: ClassifierConfig, train: ImageTensorDataset, *,
     public-bn without public data."""
     n = len(train)
     c, h, w = train.shape
-    require(h == w, f"images must be square, got {h}x{w}; use --image-size")
-    require(1 <= cfg.batch_size <= n, f"batch size {cfg.batch_size} must be between 1 and the "
-                                      f"dataset size {n}; use --batch-size {min(n, 256)}")
+    require(h == w, f"images must be square, got {h}x{w}; use image_size={max(h, w)}")
+    require(1 <= cfg.batch_size <= n, f"batch_size={cfg.batch_size} must be between 1 and the "
+                                      f"dataset size {n}; use batch_size={min(n, 256)}")
     cfg.privacy.check_dataset_size(n)
     k = num_classes if num_classes is not None else int(train.labels.max()) + 1
     require(k >= 2, f"the training data has {k} class; a classifier needs at least 2")
     if cfg.model.norm == "public-bn":
         require(public is not None and len(public) > 0,
-                "--norm public-bn needs public data; add --public-data holdout (or the name of "
-                "another dataset, e.g. mnist for fashion-mnist)")
+                "norm='public-bn' needs public data; add public='holdout' (or the name of "
+                "another dataset, e.g. public='mnist' for fashion-mnist)")
     build_model(cfg.model, in_channels=c, image_size=h, num_classes=k)  # refuses a bad size
 
 
@@ -298,7 +300,7 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
     Args:
         cfg: the run's configuration.
         train: the private training set; items (C, H, W) in [-1, 1].
-        public: public images for ``--norm public-bn`` (required then, ignored otherwise).
+        public: public images for ``norm="public-bn"`` (required then, ignored otherwise).
         test: evaluated after every epoch when given.
         num_classes: outputs (default: max label + 1 over train).
         device: where to train.

@@ -13,6 +13,7 @@ from dpkit.commands.options import (data_options, device_option, emit, fmt_eps, 
                                     out_option, parse_int_list, privacy_config_from,
                                     privacy_notes, privacy_options, quiet_option,
                                     refuse_options_with_resume, seed_option)
+from dpkit.commands.flags import to_cli
 from dpkit.data import DataOptions
 from dpkit.engine import INVALID_EPSILON, resolve_device
 
@@ -31,7 +32,7 @@ def _text(r: TrainResult) -> str:
         lines.append(f"test accuracy: {r.test_accuracy:.4f}")
     if r.robust_accuracy is not None:
         lines.append(f"robust accuracy (PGD, test): {r.robust_accuracy:.4f}")
-    lines += [f"note: {n}" for n in r.notes]
+    lines += [f"note: {to_cli(n)}" for n in r.notes]
     lines += privacy_notes(noise_reproducible=r.noise_reproducible)
     return "\n".join(lines)
 

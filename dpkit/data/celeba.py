@@ -29,10 +29,10 @@ CELEBA_PARTITION = {"train": 0, "test": 2}
 CELEBA_CROP = 178
 CELEBA_DEFAULT_SIZE = 64
 _IMAGES = "img_align_celeba"
-_HOW = ("pass --data-root DIR holding celeba/img_align_celeba/ and celeba/list_eval_partition.txt "
+_HOW = ("pass data_root=DIR holding celeba/img_align_celeba/ and celeba/list_eval_partition.txt "
         "(+ list_attr_celeba.txt for labels), from the CelebA Google Drive or Kaggle "
-        "'jessicali9530/celeba-dataset'; --download tries torchvision (Google Drive quotas often "
-        "make it fail: then place the files by hand)")
+        "'jessicali9530/celeba-dataset'; download=True tries torchvision (Google Drive quotas "
+        "often make it fail: then place the files by hand)")
 
 
 def _candidates(root: Path | None) -> list[Path]:
@@ -100,7 +100,7 @@ def load_celeba_split(split: str, *, root: Path | None = None, download: bool = 
     found = find_celeba(root)
     if found is None and download:
         if root is None:
-            raise DPKitError("--download needs --data-root DIR to download CelebA into")
+            raise DPKitError("download=True needs data_root=DIR to download CelebA into")
         import torchvision.datasets as tvd
 
         try:
@@ -110,7 +110,7 @@ def load_celeba_split(split: str, *, root: Path | None = None, download: bool = 
                              f"{str(exc)[:120]}); {_HOW}") from None
         found = find_celeba(root)
     if found is None:
-        looked = ", ".join(str(d) for d in _candidates(root)) or "no folder: no --data-root given"
+        looked = ", ".join(str(d) for d in _candidates(root)) or "no folder: no data_root=DIR given"
         raise DPKitError(f"celeba not found (looked in {looked}); {_HOW}")
     images_dir, partition, attr = found
     _, parts = read_celeba_table(partition)

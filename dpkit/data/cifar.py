@@ -23,8 +23,8 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
                    "ship", "truck")
 CIFAR10_FOLDER = "cifar-10-batches-py"
 _FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
-_HOW = ("pass --data-root DIR holding cifar-10-batches-py/ (from "
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), or add --download")
+_HOW = ("pass data_root=DIR holding cifar-10-batches-py/ (from "
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), or add download=True")
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -79,7 +79,7 @@ def load_cifar10_split(split: str, *, root: Path | None = None,
     files = find_cifar10(split, root)
     if files is None and download:
         if root is None:
-            raise DPKitError("--download needs --data-root DIR to download CIFAR-10 into")
+            raise DPKitError("download=True needs data_root=DIR to download CIFAR-10 into")
         import torchvision.datasets as tvd
 
         try:
@@ -88,7 +88,7 @@ def load_cifar10_split(split: str, *, root: Path | None = None,
             raise DPKitError(f"downloading CIFAR-10 failed ({exc}); {_HOW}") from None
         files = find_cifar10(split, root)
     if files is None:
-        looked = ", ".join(str(d) for d in _candidates(root)) or "no folder: no --data-root given"
+        looked = ", ".join(str(d) for d in _candidates(root)) or "no folder: no data_root=DIR given"
         raise DPKitError(f"cifar10 {split} split not found (looked in {looked}); {_HOW}")
     parts = [read_cifar_batch(f) for f in files]
     images = torch.from_numpy(np.concatenate([p[0] for p in parts]))

@@ -24,7 +24,7 @@ FER2013_USAGE = {"train": ("Training",), "test": ("PublicTest", "PrivateTest")}
 _SIDE = 48
 _HOW = ("download fer2013.csv from Kaggle (https://www.kaggle.com/datasets/deadskull7/fer2013 or "
         "the 'challenges-in-representation-learning-facial-expression-recognition-challenge' "
-        "competition; needs a login, so --download cannot fetch it) and pass --data-root DIR "
+        "competition; needs a login, so download=True cannot fetch it) and pass data_root=DIR "
         "holding it")
 
 
@@ -89,7 +89,7 @@ def load_fer2013_split(split: str, *, root: Path | None = None,
     """Load FER-2013's ``split`` as uint8 (N, 1, 48, 48); see the module doc for the split."""
     path = find_fer2013(root)
     if path is None:
-        looked = ", ".join(str(p) for p in _candidates(root)) or "no folder: no --data-root given"
-        extra = " (--download cannot fetch it: Kaggle needs a login)" if download else ""
+        looked = ", ".join(str(p) for p in _candidates(root)) or "no folder: no data_root=DIR given"
+        extra = " (download=True cannot fetch it: Kaggle needs a login)" if download else ""
         raise DPKitError(f"fer2013.csv not found{extra} (looked in {looked}); {_HOW}")
     return _parse(path, FER2013_USAGE[split])

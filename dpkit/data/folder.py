@@ -67,8 +67,8 @@ def _split_files(per_class: dict[str, list[Path]]) -> dict[str, list[tuple[Path,
 def scan_image_folder(root: Path | None) -> FolderLayout:
     """Find the classes and the train/test files of an image folder (see the module doc)."""
     if root is None or not root.is_dir():
-        where = "no --data-root given" if root is None else f"{root} is not a folder"
-        raise DPKitError(f"imagefolder needs --data-root DIR holding one sub-folder of images per "
+        where = "no data_root=DIR given" if root is None else f"{root} is not a folder"
+        raise DPKitError(f"imagefolder needs data_root=DIR holding one sub-folder of images per "
                          f"class ({where}); e.g. DIR/cat/1.png, DIR/dog/2.png")
     if (root / "train").is_dir() and (root / "test").is_dir():
         train, test = _class_dirs(root / "train"), _class_dirs(root / "test")

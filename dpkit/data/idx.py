@@ -23,11 +23,12 @@ __all__ = ["read_idx", "find_idx_files", "load_idx_split", "check_distinct_files
 
 # name -> (torchvision class, system folders, how to get it)
 IDX_DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "mnist": ("MNIST", (), "pass --data-root DIR holding the MNIST idx files, or add --download"),
+    "mnist": ("MNIST", (), "pass data_root=DIR holding the MNIST idx files, or add download=True"),
     "fashion-mnist": ("FashionMNIST", ("/usr/share/datasets/fashion-mnist",),
                       "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
-                      "pass --data-root DIR holding the idx files, or add --download"),
-    "kmnist": ("KMNIST", (), "pass --data-root DIR holding the KMNIST idx files, or add --download"),
+                      "pass data_root=DIR holding the idx files, or add download=True"),
+    "kmnist": ("KMNIST", (), "pass data_root=DIR holding the KMNIST idx files, or add "
+                             "download=True"),
 }
 
 _PREFIX = {"train": "train", "test": "t10k"}
@@ -75,13 +76,14 @@ def load_idx_split(name: str, split: str, *, root: Path | None = None,
     found = find_idx_files(name, split, root)
     if found is None and download:
         if root is None:
-            raise DPKitError("--download needs --data-root DIR to download into")
+            raise DPKitError("download=True needs data_root=DIR to download into")
         import torchvision.datasets as tvd
 
         getattr(tvd, IDX_DATASETS[name][0])(root=str(root), train=split == "train", download=True)
         found = find_idx_files(name, split, root)
     if found is None:
-        looked = ", ".join(str(d) for d in _candidates(name, root)) or "(no folder: no --data-root)"
+        looked = (", ".join(str(d) for d in _candidates(name, root))
+                  or "no folder: no data_root=DIR given")
         raise DPKitError(f"{name} {split} split not found (looked in {looked}); "
                          f"{IDX_DATASETS[name][2]}")
     images = torch.from_numpy(read_idx(found[0]).copy()).unsqueeze(1)
@@ -97,7 +99,7 @@ def idx_loader(name: str) -> Loader:
 
 
 def check_distinct_files(name: str, other: str | None, root: Path | None) -> None:
-    """Refuse a ``--data-root`` whose flat idx files both ``name`` and ``other`` would read.
+    """Refuse a ``data_root`` whose flat idx files both ``name`` and ``other`` would read.
 
     MNIST-like datasets share file names (``t10k-images-idx3-ubyte``); with one flat folder, the
     private dataset's split would silently be the public dataset's images. ``other`` is the public
@@ -109,7 +111,7 @@ def check_distinct_files(name: str, other: str | None, root: Path | None) -> Non
     for split in ("train", "test"):
         if public is not None and find_idx_files(name, split, root) == public:
             sub = IDX_DATASETS[other][0]
-            raise DPKitError(f"--data-root {root} holds flat idx files that both {name} and "
+            raise DPKitError(f"data_root={root} holds flat idx files that both {name} and "
                              f"{other} would read; move {other}'s files to "
                              f"{root / sub / 'raw'} (torchvision's layout) so each finds its own")
 

@@ -89,13 +89,14 @@ class DataOptions:
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
-            require(4 <= self.image_size <= 1024, f"image size {self.image_size} must be in [4, 1024]")
+            require(4 <= self.image_size <= 1024,
+                    f"image_size={self.image_size} must be in [4, 1024]")
         if self.subset is not None:
-            require(self.subset >= 1, f"--subset {self.subset} must be >= 1")
-        require(self.public_size >= 1, f"--public-size {self.public_size} must be >= 1")
+            require(self.subset >= 1, f"subset={self.subset} must be >= 1")
+        require(self.public_size >= 1, f"public_size={self.public_size} must be >= 1")
         if self.classes is not None:
             require(len(set(self.classes)) == len(self.classes) and len(self.classes) >= 2,
-                    f"--classes {self.classes} must name at least two distinct classes")
+                    f"classes={tuple(self.classes)} must name at least two distinct classes")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -181,7 +182,8 @@ def _load_split(source: DatasetSource, split: str, opts: DataOptions,
 def _check_classes(name: str, classes: tuple[int, ...] | None, num_classes: int) -> None:
     if classes is not None:
         bad = [c for c in classes if not 0 <= c < num_classes]
-        require(not bad, f"--classes {bad} out of range for {name} (0..{num_classes - 1})")
+        require(not bad, f"classes={tuple(classes)} has {bad} out of range for {name} "
+                         f"(0..{num_classes - 1})")
 
 
 def _count_classes(*splits: RawSplit) -> int:
@@ -207,14 +209,15 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
     perm = torch.randperm(n, generator=gen)
     public = public_idx = None
     if opts.public == "holdout":
-        require(opts.public_size < n, f"--public-size {opts.public_size} leaves no private data "
-                                      f"(training split has {n}); use a smaller --public-size")
+        require(opts.public_size < n, f"public_size={opts.public_size} leaves no private data "
+                                      f"(training split has {n}); use "
+                                      f"public_size={max(1, n // 2)} or less")
         public_idx = perm[:opts.public_size].sort().values
         perm = perm[opts.public_size:]
         public = ImageTensorDataset(train_raw.images[public_idx], train_raw.labels[public_idx])
     elif opts.public is not None:
-        require(opts.public != name, f"--public-data {name} is the private dataset itself; use "
-                                     f"'holdout' or another dataset")
+        require(opts.public != name, f"public={name!r} is the private dataset itself; use "
+                                     f"public='holdout' or another dataset")
         other = get(opts.public)
         ref = train_raw.images
         pub_opts = DataOptions(data_root=opts.data_root, download=opts.download,
@@ -224,7 +227,7 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
         public_idx = torch.randperm(pub_raw.labels.shape[0], generator=gen)[:k].sort().values
         public = ImageTensorDataset(pub_raw.images[public_idx], pub_raw.labels[public_idx])
     if opts.subset is not None:
-        require(opts.subset <= perm.numel(), f"--subset {opts.subset} is larger than the "
+        require(opts.subset <= perm.numel(), f"subset={opts.subset} is larger than the "
                                              f"{perm.numel()} training examples available")
         train_idx, heldout_idx = perm[:opts.subset], perm[opts.subset:]
     else:
@@ -250,5 +253,5 @@ def dataset_from_record(record: dict[str, Any]) -> DatasetBundle:
     bundle = load_dataset(record["dataset"], DataOptions.from_dict(record["options"]))
     if bundle.train_indices.tolist() != record["train_indices"]:
         raise DPKitError(f"the {record['dataset']} data found now differs from the data the run "
-                         f"was trained on; point --data-root at the original files")
+                         f"was trained on; point data_root=DIR at the original files")
     return bundle

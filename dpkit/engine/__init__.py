@@ -6,16 +6,17 @@ from dpkit.engine.accounting import (INVALID_EPSILON, PrivacyPlan, PrivacyReport
 from dpkit.engine.checkpoint import (CheckpointInfo, load_checkpoint, load_weights,
                                      read_torch_file, save_checkpoint)
 from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
-                                 check_training_accountant)
+                                 check_delta, check_training_accountant)
 from dpkit.engine.device import DEVICES, resolve_device
 from dpkit.engine.private import (PrivateSetup, hooks_off, make_private, register_grad_sampler,
                                   unwrap_model, validate_private_model)
 from dpkit.engine.randomness import RandomSource, SecureSource, SeededSource, make_source
 from dpkit.engine.progress import progress
+from dpkit.engine.curves import plot_curves
 from dpkit.engine.lifecycle import (checkpoint_epoch, evaluation_file, record_evaluation,
                                     resume_run, running, start_run)
 from dpkit.engine.loop import StepFunction, train_epochs
-from dpkit.engine.rundir import (CHECKPOINT_FILE, CONFIG_FILE, EVALUATIONS_LOG, FINAL_FILE,
+from dpkit.engine.rundir import (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, EVALUATIONS_LOG, FINAL_FILE,
                                  FORMAT_VERSION, METRICS_FILE, NOT_COVERED_KEY, PRIVACY_FILE,
                                  RESULT_FILE, RUN_KINDS, SPLIT_FILE, RunDir, check_new_run_dir,
                                  create_run_dir, open_run_dir, to_jsonable)
@@ -24,12 +25,12 @@ from dpkit.engine.seeding import rng_state, seed_everything, set_rng_state
 __all__ = [
     "ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "INVALID_EPSILON",
     "RandomSource", "SecureSource", "SeededSource", "make_source", "hooks_off",
-    "check_training_accountant", "NOT_COVERED_KEY", "check_new_run_dir",
+    "check_delta", "check_training_accountant", "NOT_COVERED_KEY", "check_new_run_dir",
     "checkpoint_epoch", "evaluation_file", "record_evaluation", "resume_run", "running",
     "start_run",
     "StepFunction", "train_epochs", "CHECKPOINT_FILE", "CONFIG_FILE", "EVALUATIONS_LOG",
     "FINAL_FILE", "FORMAT_VERSION", "METRICS_FILE", "PRIVACY_FILE", "RESULT_FILE", "RUN_KINDS",
-    "SPLIT_FILE", "load_weights", "read_torch_file", "register_grad_sampler",
+    "SPLIT_FILE", "CURVES_FILE", "plot_curves", "load_weights", "read_torch_file", "register_grad_sampler",
     "PrivacyConfig", "PrivacyPlan", "PrivacyReport", "PrivateSetup", "CheckpointInfo", "RunDir",
     "calibrate_noise", "compute_epsilon", "epsilon_from_accountant", "plan_privacy",
     "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",

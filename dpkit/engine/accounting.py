@@ -14,7 +14,7 @@ from typing import Any
 
 from opacus.accountants import IAccountant, create_accountant
 
-from dpkit.engine.config import ALL_ACCOUNTANTS, check_training_accountant
+from dpkit.engine.config import ALL_ACCOUNTANTS, check_delta, check_training_accountant
 from dpkit.errors import DPKitError, require
 
 __all__ = [
@@ -46,11 +46,11 @@ def steps_per_epoch(dataset_size: int, batch_size: int) -> int:
 
 
 def _validate_sampling(dataset_size: int, batch_size: int) -> float:
-    require(dataset_size >= 1, f"dataset size {dataset_size} must be >= 1")
-    require(batch_size >= 1, f"batch size {batch_size} must be >= 1")
+    require(dataset_size >= 1, f"dataset_size={dataset_size} must be >= 1")
+    require(batch_size >= 1, f"batch_size={batch_size} must be >= 1")
     require(batch_size <= dataset_size,
-            f"batch size {batch_size} is larger than the dataset ({dataset_size} examples); "
-            f"use --batch-size {dataset_size} or less")
+            f"batch_size={batch_size} is larger than the dataset ({dataset_size} examples); "
+            f"use batch_size={dataset_size} or less")
     return batch_size / dataset_size
 
 
@@ -76,7 +76,7 @@ def compute_epsilon(*, sample_rate: float, noise_multiplier: float, steps: int, 
     (``"gdp"`` allowed here: the calculator shows it as an approximation)."""
     require(accountant in ALL_ACCOUNTANTS, f"accountant={accountant!r} is unknown; "
                                            f"choose one of {', '.join(ALL_ACCOUNTANTS)}")
-    require(noise_multiplier >= 0, f"noise multiplier {noise_multiplier} must be >= 0")
+    require(noise_multiplier >= 0, f"noise_multiplier={noise_multiplier} must be >= 0")
     require(0 < delta < 1, f"delta={delta} must be in (0, 1)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -96,7 +96,7 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
     """
     check_training_accountant(accountant)
     require(target_epsilon > 0 and math.isfinite(target_epsilon),
-            f"epsilon={target_epsilon} must be a positive finite number")
+            f"target_epsilon={target_epsilon} must be a positive finite number")
 
     def eps(sigma: float) -> float:
         return compute_epsilon(sample_rate=sample_rate, noise_multiplier=sigma, steps=steps,
@@ -107,19 +107,21 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
         lo, hi = hi, hi * 2
         if hi > _MAX_SIGMA:
             raise DPKitError(
-                f"epsilon={target_epsilon:g} is unreachable at delta={delta:g} with q={sample_rate:.4g} "
-                f"and {steps} steps, even with noise multiplier {_MAX_SIGMA:g}; raise --epsilon, "
-                f"or train for fewer epochs or with a smaller batch")
+                f"target_epsilon={target_epsilon:g} is unreachable at delta={delta:g} with "
+                f"q={sample_rate:.4g} and {steps} steps, even with noise multiplier "
+                f"{_MAX_SIGMA:g}; raise target_epsilon=EPS, or train for fewer epochs or with a "
+                f"smaller batch")
     if lo == _MIN_SIGMA:
         # RDP (cheap at any σ, and an upper bound on the other accountants' ε) at the floor
         floor = compute_epsilon(sample_rate=sample_rate, noise_multiplier=_MIN_SIGMA,
                                 steps=steps, delta=delta, accountant="rdp")
         if floor <= target_epsilon:  # even the least noise calibrated here spends less
             raise DPKitError(
-                f"epsilon={target_epsilon:g} is above what calibration reaches: noise multiplier "
-                f"{_MIN_SIGMA:g} already gives epsilon {floor:.4g} (q={sample_rate:.4g}, {steps} "
-                f"steps), and less noise is no meaningful privacy; use --epsilon "
-                f"{math.floor(floor)} or less, --noise-multiplier, or --no-dp")
+                f"target_epsilon={target_epsilon:g} is above what calibration reaches: noise "
+                f"multiplier {_MIN_SIGMA:g} already gives epsilon {floor:.4g} "
+                f"(q={sample_rate:.4g}, {steps} steps), and less noise is no meaningful privacy; "
+                f"use target_epsilon={math.floor(floor)} or less, noise_multiplier=SIGMA, or "
+                f"enabled=False")
     tol = rel_tolerance * target_epsilon
     while True:
         mid = (lo + hi) / 2
@@ -214,18 +216,16 @@ def plan_privacy(*, dataset_size: int, batch_size: int, epochs: int, delta: floa
     """
     q = _validate_sampling(dataset_size, batch_size)
     require(epochs >= 1, f"epochs={epochs} must be >= 1")
-    require(0 < delta < 1 / dataset_size,
-            f"delta={delta:g} must be in (0, 1/N) = (0, {1 / dataset_size:.2g}) for N={dataset_size}; "
-            f"use --delta {10 ** math.floor(math.log10(1 / dataset_size) - 1):g} or smaller")
+    check_delta(delta, dataset_size)
     check_training_accountant(accountant)
     if (noise_multiplier is None) == (target_epsilon is None):
-        raise DPKitError("give exactly one of --noise-multiplier and --epsilon")
+        raise DPKitError("give exactly one of noise_multiplier=SIGMA and target_epsilon=EPS")
     steps = epochs * steps_per_epoch(dataset_size, batch_size)
     if noise_multiplier is None:
         noise_multiplier = calibrate_noise(target_epsilon=target_epsilon, delta=delta,
                                            sample_rate=q, steps=steps, accountant=accountant)
     require(noise_multiplier >= 0 and math.isfinite(noise_multiplier),
-            f"noise multiplier {noise_multiplier} must be >= 0")
+            f"noise_multiplier={noise_multiplier} must be >= 0")
     epsilons = {name: compute_epsilon(sample_rate=q, noise_multiplier=noise_multiplier,
                                       steps=steps, delta=delta, accountant=name)
                 for name in ALL_ACCOUNTANTS}

@@ -9,7 +9,7 @@ from typing import Any
 from dpkit.errors import DPKitError, require
 
 __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "PrivacyConfig",
-           "check_training_accountant"]
+           "check_delta", "check_training_accountant"]
 
 # Accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps: the only ones
 # allowed to calibrate σ or to report a training run's ε.
@@ -27,6 +27,20 @@ def check_training_accountant(accountant: str) -> None:
                          "training run's epsilon; use 'prv' (tight) or 'rdp'")
     require(accountant in ACCOUNTANTS, f"accountant={accountant!r} is unknown; choose one of "
                                        f"{', '.join(ACCOUNTANTS)}")
+
+
+def check_delta(delta: float, dataset_size: int) -> None:
+    """Refuse a δ outside (0, 1/N): a δ ≥ 1/N allows publishing a whole record.
+
+    The one δ < 1/N check: the privacy calculator and every trainer (through
+    :meth:`PrivacyConfig.check_dataset_size`) call it.
+    """
+    require(0 < delta < 1 / dataset_size,
+            f"delta={delta:g} must be in (0, 1/N) = (0, {1 / dataset_size:.2g}) for "
+            f"N={dataset_size}; use delta={10 ** math.floor(math.log10(1 / dataset_size) - 1):g} "
+            f"or smaller")
+
+
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 
 
@@ -81,11 +95,11 @@ class PrivacyConfig:
         if not self.enabled:
             return
         if (self.target_epsilon is None) == (self.noise_multiplier is None):
-            raise DPKitError("give exactly one of --epsilon and --noise-multiplier "
-                             "(or --no-dp to train without privacy)")
+            raise DPKitError("give exactly one of target_epsilon=EPS and noise_multiplier=SIGMA "
+                             "(or enabled=False to train without privacy)")
         if self.target_epsilon is not None:
             require(self.target_epsilon > 0 and math.isfinite(self.target_epsilon),
-                    f"epsilon={self.target_epsilon} must be a positive finite number")
+                    f"target_epsilon={self.target_epsilon} must be a positive finite number")
         if self.noise_multiplier is not None:
             require(self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier),
                     f"noise_multiplier={self.noise_multiplier} must be >= 0")
@@ -93,9 +107,7 @@ class PrivacyConfig:
     def check_dataset_size(self, n: int) -> None:
         """Refuse a δ that is not below 1/N (such a δ allows publishing a whole record)."""
         if self.enabled:
-            require(self.delta < 1 / n,
-                    f"delta={self.delta:g} must be < 1/N = {1 / n:.2g} for N={n}; "
-                    f"use --delta {10 ** math.floor(math.log10(1 / n) - 1):g} or smaller")
+            check_delta(self.delta, n)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,7 +19,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DPKitError(f"--device {name} was asked for but no CUDA device is visible; "
-                             f"use --device cpu (or auto)")
+            raise DPKitError(f"device={name!r} was asked for but no CUDA device is visible; "
+                             f"use device='cpu' (or device='auto')")
         return torch.device(name)
-    raise DPKitError(f"--device {name!r} is unknown; use auto, cpu or cuda")
+    raise DPKitError(f"device={name!r} is unknown; use 'auto', 'cpu' or 'cuda'")

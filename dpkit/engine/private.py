@@ -52,8 +52,8 @@ def validate_private_model(model: nn.Module) -> None:
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             raise PrivacyViolation(
                 f"layer '{name}' ({type(module).__name__}) normalizes over private batches, which "
-                f"mixes examples and breaks DP; use GroupNorm (--norm group) or BatchNorm fed only "
-                f"by public data (--norm public-bn)")
+                f"mixes examples and breaks DP; use GroupNorm (norm='group') or BatchNorm fed "
+                f"only by public data (norm='public-bn')")
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
         raise DPKitError("model cannot be trained with DP-SGD: " + "; ".join(str(e) for e in errors))
@@ -275,8 +275,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         A :class:`PrivateSetup`, whatever the configuration (private or not, ghost or not).
     """
     n = len(dataset)
-    require(1 <= batch_size <= n, f"batch size {batch_size} must be between 1 and the dataset "
-                                  f"size {n}; use --batch-size {min(n, 256)}")
+    require(1 <= batch_size <= n, f"batch_size={batch_size} must be between 1 and the dataset "
+                                  f"size {n}; use batch_size={min(n, 256)}")
     require(epochs >= 1, f"epochs={epochs} must be >= 1")
     criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
     q = batch_size / n

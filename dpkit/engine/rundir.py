@@ -19,6 +19,7 @@ file                          content
 ``final.pt``                  the publishable weights: a plain state dict
 ``privacy.json``              the :class:`~dpkit.engine.accounting.PrivacyReport`
 ``result.json``               the command's result (its ``--json``)
+``curves.png``                the per-epoch curves of metrics.jsonl
 ``evaluations.jsonl``         one record per evaluation; ``evaluation-<family>.json`` the latest
 ``attacks/``                  one directory per attack
 ============================  =====================================================================
@@ -42,7 +43,7 @@ from dpkit.errors import DPKitError
 __all__ = ["NOT_COVERED_KEY", "FORMAT_VERSION", "RUN_KINDS", "RunDir", "check_new_run_dir",
            "create_run_dir", "open_run_dir", "to_jsonable", "CONFIG_FILE", "SPLIT_FILE",
            "METRICS_FILE", "CHECKPOINT_FILE", "FINAL_FILE", "PRIVACY_FILE", "RESULT_FILE",
-           "EVALUATIONS_LOG"]
+           "EVALUATIONS_LOG", "CURVES_FILE"]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -53,11 +54,12 @@ FINAL_FILE = "final.pt"
 PRIVACY_FILE = "privacy.json"
 RESULT_FILE = "result.json"
 EVALUATIONS_LOG = "evaluations.jsonl"
+CURVES_FILE = "curves.png"
 
 # The kinds of training run, by the command that writes them: the one table every reader checks.
 RUN_KINDS: dict[str, str] = {
-    "train-classifier": "a classifier trained with DP-SGD (dpkit train-classifier)",
-    "train-gan": "a DCGAN whose discriminator is trained with DP-SGD (dpkit train-gan)",
+    "train-classifier": "a classifier trained with DP-SGD",
+    "train-gan": "a DCGAN whose discriminator is trained with DP-SGD",
 }
 
 # The key, in every metrics record, listing the values computed from private data without noise:
@@ -169,12 +171,12 @@ class RunDir:
 
 def check_new_run_dir(out: str | Path | None, *, resumable: bool = False) -> None:
     """Refuse, before any work is done, an ``out`` that already holds files (the message
-    suggests --resume only for commands that have it)."""
+    suggests resuming only for commands that can)."""
     if out is not None:
         path = Path(out)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            hint = f", or pass --resume {path} to continue that run" if resumable else ""
-            raise DPKitError(f"--out {path} already exists and is not empty; choose a new "
+            hint = f", or continue that run with resume={path}" if resumable else ""
+            raise DPKitError(f"out={path} already exists and is not empty; choose a new "
                              f"directory{hint}")
 
 

@@ -23,8 +23,8 @@ IMAGE_SIZES = (28, 32, 64)
 def _layout(image_size: int) -> tuple[int, int]:
     """(base resolution, number of stride-2 stages) so that base * 2**stages == image_size."""
     if image_size not in IMAGE_SIZES:
-        raise DPKitError(f"image size {image_size} is not supported by the DCGAN; use "
-                         f"--image-size {', '.join(map(str, IMAGE_SIZES))}")
+        raise DPKitError(f"image_size={image_size} is not supported by the DCGAN; use one of "
+                         f"image_size={', '.join(map(str, IMAGE_SIZES))}")
     base = 7 if image_size == 28 else 4
     return base, int(round(math.log2(image_size // base)))
 

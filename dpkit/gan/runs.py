@@ -3,13 +3,14 @@
 The run directory holds config.json, split.json, metrics.jsonl (one record per epoch),
 samples/epoch_NNN.png (a fixed-noise grid per epoch), checkpoint.pt (after every epoch),
 final.pt (the generator's weights: with generated samples, the only publishable output),
-privacy.json and result.json. ``d_loss_real`` and ``d_real`` in metrics.jsonl are computed on
+privacy.json, result.json and curves.png (mean D outputs per epoch). ``d_loss_real`` and ``d_real`` in metrics.jsonl are computed on
 private data without noise (NOT covered by ε), and checkpoint.pt holds the noise generator's state
 unless secure mode is on: the run directory is the trainer's secret.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 import torch
 
 from dpkit.data import DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (PRIVACY_FILE, RESULT_FILE, PrivacyReport, RunDir, check_new_run_dir,
-                          resume_run, running, start_run)
+from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, PrivacyReport, RunDir, check_new_run_dir,
+                          plot_curves, resume_run, running, start_run)
 from dpkit.errors import DPKitError
 from dpkit.gan.training import GANConfig, check_gan_data, fit_gan
 
@@ -53,6 +54,14 @@ def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.de
                   resume=resume, samples_dir=run.file("samples"), on_epoch=run.append_metrics)
     run.write_json(PRIVACY_FILE, fit.report.to_dict())
     torch.save(fit.generator.state_dict(), run.final_path)  # the publishable weights only
+    history = run.read_metrics()
+    eps = fit.report.epsilon
+    privacy = f"epsilon = {eps:.3g}" if math.isfinite(eps) else "non-private"
+    plot_curves(run.file(CURVES_FILE),
+                {"D(generated)": [float(r["d_fake"]) for r in history],
+                 "D(real) (private, NOT covered by epsilon)": [float(r["d_real"])
+                                                               for r in history]},
+                ylim=(0.0, 1.0), title=f"{bundle.name}, DCGAN, {privacy}")
     result = GANResult(run_dir=str(run.path), report=fit.report, epochs=cfg.epochs,
                        steps=fit.report.steps, train_size=len(bundle.train),
                        history=tuple(run.read_metrics()),
@@ -93,9 +102,10 @@ def resume_gan(run_dir: str | Path, *, epochs: int | None = None,
     cfg = GANConfig.from_dict(run.config)
     if epochs is not None and epochs != cfg.epochs:
         if cfg.privacy.enabled and cfg.privacy.target_epsilon is not None:
-            raise DPKitError(f"--epochs cannot change when resuming {run.path}: its noise was "
-                             f"calibrated to epsilon={cfg.privacy.target_epsilon:g} over "
-                             f"{cfg.epochs} epochs; resume without --epochs")
+            raise DPKitError(f"epochs={epochs} cannot change when resuming {run.path}: its "
+                             f"noise was calibrated to target_epsilon="
+                             f"{cfg.privacy.target_epsilon:g} over {cfg.epochs} epochs; keep "
+                             f"epochs={cfg.epochs}")
         cfg = GANConfig.from_dict(cfg.to_dict() | {
             "training": cfg.to_dict()["training"] | {"epochs": epochs}})
         run.write_config(cfg.to_dict())

@@ -41,8 +41,8 @@ def generate(generator: nn.Module, n: int, *, latent_dim: int, seed: int,
     Returns:
         Float tensor (n, C, H, W) in [-1, 1], on the CPU.
     """
-    require(n >= 1, f"--n {n} must be >= 1")
-    require(batch_size >= 1, f"batch size {batch_size} must be >= 1")
+    require(n >= 1, f"n={n} must be >= 1")
+    require(batch_size >= 1, f"batch_size={batch_size} must be >= 1")
     was_training = generator.training
     generator.eval()
     rng = torch.Generator().manual_seed(seed)
@@ -109,9 +109,9 @@ def sample_run(run_dir: str | Path, *, n: int, out: str | Path | None = None, fm
 
     Everything is checked before the directory is created: a refused request leaves nothing.
     """
-    require(n >= 1, f"--n {n} must be >= 1")
-    require(batch_size >= 1, f"--batch-size {batch_size} must be >= 1")
-    require(fmt in SAMPLE_FORMATS, f"--format {fmt!r} must be one of {', '.join(SAMPLE_FORMATS)}")
+    require(n >= 1, f"n={n} must be >= 1")
+    require(batch_size >= 1, f"batch_size={batch_size} must be >= 1")
+    require(fmt in SAMPLE_FORMATS, f"fmt={fmt!r} must be one of {', '.join(SAMPLE_FORMATS)}")
     check_new_run_dir(out)
     gan = load_gan(run_dir, device=device, load_data=False)
     images = generate(gan.generator, n, latent_dim=gan.latent_dim, seed=seed, device=device,

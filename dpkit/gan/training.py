@@ -67,27 +67,29 @@ class GANConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require(self.latent_dim >= 1, f"--latent-dim {self.latent_dim} must be >= 1")
+        require(self.latent_dim >= 1, f"latent_dim={self.latent_dim} must be >= 1")
         require(self.g_width >= 4 and self.d_width >= 4,
-                f"--g-width {self.g_width} / --d-width {self.d_width} must be >= 4")
-        require(self.epochs >= 1, f"--epochs {self.epochs} must be >= 1")
-        require(self.batch_size >= 1, f"--batch-size {self.batch_size} must be >= 1")
+                f"g_width={self.g_width} and d_width={self.d_width} must be >= 4")
+        require(self.epochs >= 1, f"epochs={self.epochs} must be >= 1")
+        require(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1")
         require(self.lr_d > 0 and self.lr_g > 0,
-                f"--lr-d {self.lr_d} and --lr-g {self.lr_g} must be positive")
+                f"lr_d={self.lr_d} and lr_g={self.lr_g} must be positive")
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-                f"--betas {','.join(map(str, self.betas))} must be two numbers in [0, 1), "
-                f"e.g. 0.5,0.999")
-        require(self.d_steps >= 1, f"--d-steps {self.d_steps} must be >= 1")
+                f"betas={tuple(self.betas)} must be two numbers in [0, 1), "
+                f"e.g. betas=(0.5, 0.999)")
+        require(self.d_steps >= 1, f"d_steps={self.d_steps} must be >= 1")
         if self.data.image_size is not None:
             require(self.data.image_size in IMAGE_SIZES,
-                    f"image size {self.data.image_size} is not supported by the DCGAN; use "
-                    f"--image-size {', '.join(map(str, IMAGE_SIZES))}")
+                    f"image_size={self.data.image_size} is not supported by the DCGAN; use one of "
+                    f"image_size={', '.join(map(str, IMAGE_SIZES))}")
         if self.privacy.enabled:
             require(self.privacy.grad_sample_mode != "ghost",
-                    "train-gan does not support --grad-sample-mode ghost (the real and generated "
-                    "terms need separate gradients); use hooks or functorch")
+                    "the DP-GAN does not support grad_sample_mode='ghost' (the real and "
+                    "generated terms need separate gradients); use 'hooks' or 'functorch'")
             require(self.privacy.max_physical_batch_size is None,
-                    "train-gan does not support --physical-batch-size; lower --batch-size instead")
+                    f"the DP-GAN does not support max_physical_batch_size="
+                    f"{self.privacy.max_physical_batch_size}; lower batch_size={self.batch_size} "
+                    f"instead")
 
     def to_dict(self) -> dict[str, Any]:
         """The ``config.json`` layout of the run-directory contract."""
@@ -196,10 +198,10 @@ def check_gan_data(cfg: GANConfig, train: ImageTensorDataset) -> None:
     n = len(train)
     _, h, w = train.shape
     require(h == w and h in IMAGE_SIZES,
-            f"images of {cfg.dataset} are {h}x{w} px; the DCGAN needs --image-size "
-            f"{', '.join(map(str, IMAGE_SIZES))}")
-    require(1 <= cfg.batch_size <= n, f"batch size {cfg.batch_size} must be between 1 and the "
-                                      f"dataset size {n}; use --batch-size {min(n, 64)}")
+            f"images of {cfg.dataset} are {h}x{w} px; the DCGAN needs one of "
+            f"image_size={', '.join(map(str, IMAGE_SIZES))}")
+    require(1 <= cfg.batch_size <= n, f"batch_size={cfg.batch_size} must be between 1 and the "
+                                      f"dataset size {n}; use batch_size={min(n, 64)}")
     cfg.privacy.check_dataset_size(n)
 
 

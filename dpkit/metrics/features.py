@@ -84,15 +84,15 @@ def inception_weights_path(weights: str | Path | None = None, *, download: bool 
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
-            raise DPKitError(f"--inception-weights {path} does not exist; pass the path of "
+            raise DPKitError(f"inception_weights={path} does not exist; pass the path of "
                              f"torch-fidelity's {URL_INCEPTION_V3.rsplit('/', 1)[-1]}")
         return path
     cached = Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
     if cached.is_file():
         return cached
     hint = (f"Inception weights not found in {cached.parent} and could not be downloaded; "
-            f"download {URL_INCEPTION_V3} and pass --inception-weights PATH (or put it in that "
-            f"folder), or use --features classifier:RUN_DIR")
+            f"download {URL_INCEPTION_V3} and pass inception_weights=PATH (or put it in that "
+            f"folder), or use features='classifier:RUN_DIR'")
     if not download:
         raise DPKitError(hint)
     try:
@@ -111,10 +111,10 @@ def parse_features(text: str, *, inception_weights: str | Path | None = None,
     if text.startswith("classifier:") and len(text) > len("classifier:"):
         run_dir = Path(text[len("classifier:"):])
         if not (run_dir / CONFIG_FILE).is_file():
-            raise DPKitError(f"--features {text}: {run_dir} is not a dpkit run directory; pass "
-                             f"the --out of a 'dpkit train-classifier' run")
+            raise DPKitError(f"features={text!r}: {run_dir} is not a dpkit run directory; pass "
+                             f"the run directory of a train-classifier run")
         return FeatureSpec("classifier", run_dir)
-    raise DPKitError(f"--features {text!r} is not valid; use 'inception' or 'classifier:RUN_DIR'")
+    raise DPKitError(f"features={text!r} is not valid; use 'inception' or 'classifier:RUN_DIR'")
 
 
 class UInt8Images(Dataset):
@@ -197,7 +197,7 @@ class ClassifierFeatureExtractor(ModuleFeatureExtractor):
                  **kwargs) -> None:
         if feature_extractor_weights_path is None:
             raise DPKitError("the classifier feature extractor needs a run directory "
-                             "(--features classifier:RUN_DIR)")
+                             "(features='classifier:RUN_DIR')")
         from dpkit.classifiers import load_classifier  # the classifiers package is optional here
 
         loaded = load_classifier(feature_extractor_weights_path)

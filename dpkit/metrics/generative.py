@@ -59,18 +59,19 @@ class GenerativeEvalConfig:
     use_cache: bool = True
 
     def __post_init__(self) -> None:
-        bad = [m for m in self.metrics if m not in GENERATIVE_METRICS]
+        bad = tuple(m for m in self.metrics if m not in GENERATIVE_METRICS)
         if not self.metrics or bad:
-            raise DPKitError(f"--metric {','.join(bad) or '(none)'} is not a generative metric; "
-                             f"choose from {','.join(GENERATIVE_METRICS)}")
+            raise DPKitError(f"metrics={bad or tuple(self.metrics)} are not generative metrics; "
+                             f"choose from {', '.join(GENERATIVE_METRICS)}, e.g. metrics=('fid',)")
         if self.num_samples < 2:
-            raise DPKitError(f"--num-samples {self.num_samples} must be at least 2")
+            raise DPKitError(f"num_samples={self.num_samples} must be at least 2")
         if self.reference not in ("train", "test"):
-            raise DPKitError(f"--reference {self.reference!r} must be 'train' or 'test'")
+            raise DPKitError(f"reference={self.reference!r} must be 'train' or 'test'")
         if not 0 < self.mifid_threshold <= 1:
-            raise DPKitError(f"--mifid-threshold {self.mifid_threshold} must be in (0, 1]")
+            raise DPKitError(f"mifid_threshold={self.mifid_threshold} must be in (0, 1]")
         if self.batch_size < 1 or self.kid_subsets < 1 or self.prc_neighborhood < 1:
-            raise DPKitError("batch size, KID subsets and PRC neighborhood must be positive")
+            raise DPKitError(f"batch_size={self.batch_size}, kid_subsets={self.kid_subsets} "
+                             f"and prc_neighborhood={self.prc_neighborhood} must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

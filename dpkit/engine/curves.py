@@ -56,7 +56,8 @@ def plot_curves(path: str | Path, series: Mapping[str, Sequence[float]], *, titl
             d.line(pts, fill=color, width=2)
         for x, y in pts:
             d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=color)
-        d.text((w - right - 150, top + 8 + 14 * j), name, fill=color)
+        width = d.textlength(name)  # legend right-aligned inside the frame, whatever its length
+        d.text((w - right - 8 - width, top + 8 + 14 * j), name, fill=color)
     path = Path(path)
     img.save(path)
     return path
