@@ -439,3 +439,17 @@ def test_public_dataset_reading_the_private_test_files_is_refused(tmp_path):
     write(own / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, (10,)), 1)
     bundle = load_dataset("kmnist", DataOptions(data_root=str(tmp_path), public="mnist", public_size=5))
     assert len(bundle.public) == 5 and len(bundle.test) == 10
+
+
+def test_download_without_network_is_a_one_line_error(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from dpkit.data import DataOptions, load_dataset
+    from dpkit.errors import DPKitError
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried mirrors...")
+
+    monkeypatch.setattr(tvd, "MNIST", offline)
+    with pytest.raises(DPKitError, match="downloading mnist failed"):
+        load_dataset("mnist", DataOptions(data_root=str(tmp_path / "empty"), download=True))

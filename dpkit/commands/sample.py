@@ -11,7 +11,8 @@ from dpkit.gan.sampling import SAMPLE_FORMATS, sample_run
 
 @click.command("sample")
 @click.argument("run", type=click.Path(file_okay=False))
-@click.option("--n", "n", type=int, default=10000, show_default=True, help="Images to generate.")
+@click.option("--num-samples", "--n", "n", type=int, default=10000, show_default=True,
+              help="Images to generate (--n is the older name).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Directory to create (default: runs/sample-<timestamp>).")
 @click.option("--format", "fmt", type=click.Choice(SAMPLE_FORMATS), default="png",

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import torchvision.datasets as tvd
 
 from dpkit.data.imagefiles import read_images
 from dpkit.data.sources import RawSplit
@@ -101,7 +102,6 @@ def load_celeba_split(split: str, *, root: Path | None = None, download: bool = 
     if found is None and download:
         if root is None:
             raise DPKitError("download=True needs data_root=DIR to download CelebA into")
-        import torchvision.datasets as tvd
 
         try:
             tvd.CelebA(root=str(root), split="all", target_type="attr", download=True)

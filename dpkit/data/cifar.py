@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
 
 from dpkit.data.sources import RawSplit
 from dpkit.errors import DPKitError
@@ -80,7 +81,6 @@ def load_cifar10_split(split: str, *, root: Path | None = None,
     if files is None and download:
         if root is None:
             raise DPKitError("download=True needs data_root=DIR to download CIFAR-10 into")
-        import torchvision.datasets as tvd
 
         try:
             tvd.CIFAR10(root=str(root), train=split == "train", download=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from sklearn.datasets import load_digits
 
 from dpkit.data.sources import RawSplit
 
@@ -15,7 +16,6 @@ DIGITS_TEST_SIZE = 297  # fixed split: 1,500 training and 297 test images
 
 def load_digits_split(split: str, *, root: Path | None = None, download: bool = False) -> RawSplit:
     """The fixed train (1,500) / test (297) split of sklearn's digits, as uint8 (N, 1, 8, 8)."""
-    from sklearn.datasets import load_digits
 
     data = load_digits()
     images = torch.from_numpy(data.images).float()  # (1797, 8, 8) in [0, 16]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
 
 from dpkit.data.sources import FileCheck, Loader, RawSplit
 from dpkit.errors import DPKitError
@@ -77,9 +78,13 @@ def load_idx_split(name: str, split: str, *, root: Path | None = None,
     if found is None and download:
         if root is None:
             raise DPKitError("download=True needs data_root=DIR to download into")
-        import torchvision.datasets as tvd
-
-        getattr(tvd, IDX_DATASETS[name][0])(root=str(root), train=split == "train", download=True)
+        try:
+            getattr(tvd, IDX_DATASETS[name][0])(root=str(root), train=split == "train",
+                                                download=True)
+        except (OSError, RuntimeError) as exc:  # no network: torchvision's RuntimeError
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DPKitError(f"downloading {name} failed ({first}); {IDX_DATASETS[name][2]} "
+                             f"from a machine with network access") from None
         found = find_idx_files(name, split, root)
     if found is None:
         looked = (", ".join(str(d) for d in _candidates(name, root))

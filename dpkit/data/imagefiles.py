@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from PIL import Image, UnidentifiedImageError
+from tqdm.std import tqdm
 
 from dpkit.errors import DPKitError
 
@@ -26,7 +27,6 @@ GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
 def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
 
     try:
         return Image.open(path)
@@ -59,7 +59,6 @@ def read_image(path: Path, *, mode: str, size: tuple[int, int],
         crop: a centred (width, height) box, in the file's pixels, cut before resizing; None cuts
             the largest centred box with the output's aspect ratio.
     """
-    from PIL import Image
 
     tw, th = size
     with _open(path) as img:

@@ -30,6 +30,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
+from dpkit.classifiers.loading import load_classifier
 from dpkit.data.tensors import to_channels, to_unit_range
 from dpkit.engine.rundir import CONFIG_FILE
 from dpkit.errors import DPKitError
@@ -198,7 +199,6 @@ class ClassifierFeatureExtractor(ModuleFeatureExtractor):
         if feature_extractor_weights_path is None:
             raise DPKitError("the classifier feature extractor needs a run directory "
                              "(features='classifier:RUN_DIR')")
-        from dpkit.classifiers import load_classifier  # the classifiers package is optional here
 
         loaded = load_classifier(feature_extractor_weights_path)
         super().__init__(name, features_list, module=loaded.model,
