@@ -151,7 +151,7 @@ def test_library_metric_registry_dispatches_each_family_once(cli_runner, trained
         def summary(self):
             return "toy"
 
-    def toy(run, cfg, device):
+    def toy(run, cfg, device, quiet):
         calls.append(cfg.names)
         return Toy(cfg.names)
 
@@ -196,4 +196,21 @@ def test_refused_training_leaves_no_directory(cli_runner, tmp_path):
     res = cli_runner.invoke(cli, ["train-classifier", *FAST, "--model", "mlp", "--subset", "50",
                                   "--delta", "0.5", "--noise-multiplier", "1", "--out", str(out)])
     assert res.exit_code == 2 and "1/N" in res.output
+    assert not out.exists()
+
+
+def test_a_single_class_dataset_is_refused_before_training(cli_runner, tmp_path):
+    """An image folder with one class used to train to "test accuracy 1.0000"."""
+    import numpy as np
+    from PIL import Image
+
+    for i in range(30):
+        path = tmp_path / "data" / "only" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((16, 16), i * 8, dtype=np.uint8)).save(path)
+    out = tmp_path / "run"
+    res = cli_runner.invoke(cli, ["train-classifier", "--dataset", "imagefolder", "--data-root",
+                                  str(tmp_path / "data"), "--model", "mlp", "--no-dp",
+                                  "--epochs", "1", "--batch-size", "8", "--out", str(out)])
+    assert res.exit_code == 2 and "at least 2" in res.output, res.output
     assert not out.exists()

@@ -120,8 +120,8 @@ class ClassifierEvaluation:
 
 
 def evaluate_classifier_run(run_dir: str | Path, cfg: ClassifierEvalConfig, *,
-                            device: torch.device | str = "cpu",
-                            record: bool = True) -> ClassifierEvaluation:
+                            device: torch.device | str = "cpu", record: bool = True,
+                            quiet: bool = True) -> ClassifierEvaluation:
     """Evaluate a classifier run (see :class:`ClassifierEvalConfig`) and record the result."""
     started = time.perf_counter()
     loaded = load_classifier(run_dir, device=device)
@@ -135,14 +135,15 @@ def evaluate_classifier_run(run_dir: str | Path, cfg: ClassifierEvalConfig, *,
     if "robust-accuracy" in cfg.metrics:
         curve = [robust_accuracy(model, data, PGDConfig(eps=e, steps=cfg.pgd_steps,
                                                         alpha=cfg.pgd_alpha),
-                                 restarts=cfg.restarts, device=device, seed=cfg.seed)
+                                 restarts=cfg.restarts, device=device, seed=cfg.seed,
+                                 quiet=quiet)
                  for e in cfg.pgd_eps]
         out["robust_accuracy"] = curve[0].robust_accuracy
         out["robust_curve"] = [r.to_dict() for r in curve]
     if "certified" in cfg.metrics:
         cert = certified_accuracy(model, data, sigma=cfg.sigma, n0=cfg.n0, n=cfg.n,
                                   alpha=cfg.alpha, num_classes=loaded.num_classes,
-                                  device=device, seed=cfg.seed)
+                                  device=device, seed=cfg.seed, quiet=quiet)
         out["certified"] = cert.to_dict()
     result = ClassifierEvaluation(run_dir=str(loaded.run_dir), split=cfg.split,
                                   examples=len(data), **out)

@@ -15,6 +15,7 @@ from torch import nn
 
 from dpkit.classifiers.adversarial import PGDConfig, pgd_attack
 from dpkit.data import ImageTensorDataset
+from dpkit.engine import progress
 
 __all__ = ["RobustResult", "evaluate_accuracy", "predict", "robust_accuracy", "robust_curve"]
 
@@ -73,7 +74,7 @@ def evaluate_accuracy(model: nn.Module, dataset: ImageTensorDataset, *,
 
 def robust_accuracy(model: nn.Module, dataset: ImageTensorDataset, attack: PGDConfig, *,
                     restarts: int = 1, device: torch.device | str = "cpu", batch_size: int = 256,
-                    seed: int = 0) -> RobustResult:
+                    seed: int = 0, quiet: bool = True) -> RobustResult:
     """Accuracy under L∞ PGD, worst case over ``restarts`` random starts.
 
     Args:
@@ -84,6 +85,7 @@ def robust_accuracy(model: nn.Module, dataset: ImageTensorDataset, attack: PGDCo
         device: where to compute.
         batch_size: attack batch size.
         seed: seeds the random starts.
+        quiet: no progress bar (one step per attacked batch).
     """
     was_training = model.training
     model.eval()
@@ -93,7 +95,8 @@ def robust_accuracy(model: nn.Module, dataset: ImageTensorDataset, attack: PGDCo
     clean = torch.zeros(n, dtype=torch.bool)
     per = torch.zeros(max(restarts, 1), n, dtype=torch.bool)
     pos = 0
-    for x, y in _batches(dataset, batch_size):
+    for x, y in progress(_batches(dataset, batch_size), quiet=quiet,
+                         desc=f"PGD eps={attack.eps:g}", total=-(-n // batch_size)):
         x, y = x.to(device), y.to(device)
         b = x.shape[0]
         with torch.no_grad():
@@ -117,7 +120,9 @@ def robust_accuracy(model: nn.Module, dataset: ImageTensorDataset, attack: PGDCo
 
 def robust_curve(model: nn.Module, dataset: ImageTensorDataset, eps_values: Sequence[float], *,
                  steps: int = 40, alpha: float | None = None, restarts: int = 1,
-                 device: torch.device | str = "cpu", seed: int = 0) -> list[RobustResult]:
+                 device: torch.device | str = "cpu", seed: int = 0,
+                 quiet: bool = True) -> list[RobustResult]:
     """Robust accuracy at several budgets (one :class:`RobustResult` per ε)."""
     return [robust_accuracy(model, dataset, PGDConfig(eps=e, steps=steps, alpha=alpha),
-                            restarts=restarts, device=device, seed=seed) for e in eps_values]
+                            restarts=restarts, device=device, seed=seed, quiet=quiet)
+            for e in eps_values]

@@ -20,6 +20,7 @@ from torch import nn
 
 from dpkit.classifiers.adversarial import PIXEL_SCALE
 from dpkit.data import ImageTensorDataset
+from dpkit.engine import progress
 from dpkit.errors import require
 
 __all__ = ["ABSTAIN", "Certificate", "CertifiedResult", "clopper_pearson_lower", "certify",
@@ -107,14 +108,14 @@ def certified_accuracy(model: nn.Module, dataset: ImageTensorDataset, *, sigma: 
                        n0: int = 100, n: int = 1000, alpha: float = 0.001,
                        radii: Sequence[float] | None = None, num_classes: int,
                        device: torch.device | str = "cpu", seed: int = 0,
-                       batch_size: int = 500) -> CertifiedResult:
+                       batch_size: int = 500, quiet: bool = True) -> CertifiedResult:
     """Certify every example of ``dataset``; certified accuracy at radii 0, 0.25, 0.5, ... ."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     x_all, y_all = dataset.tensors()
     certs = [certify(model, x.to(device), sigma=sigma, n0=n0, n=n, alpha=alpha,
                      num_classes=num_classes, batch_size=batch_size, generator=gen)
-             for x in x_all]
+             for x in progress(x_all, quiet=quiet, desc="certify", total=len(x_all))]
     correct = [c.prediction == int(y) for c, y in zip(certs, y_all)]
     rad = [c.radius for c in certs]
     if radii is None:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import click
 
 from dpkit.classifiers.evaluate_run import ClassifierEvalConfig
-from dpkit.commands.options import device_option, emit, json_option, seed_option
+from dpkit.commands.options import device_option, emit, json_option, quiet_option, seed_option
 from dpkit.engine import resolve_device
 from dpkit.evaluation import (GenerativeRunConfig, MetricFamily, evaluate_run, get, names,
                               register_builtin_metrics)
@@ -118,8 +118,9 @@ def _configs(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...
 @_options
 @seed_option
 @device_option
+@quiet_option
 @json_option
-def evaluate(run: str, metric: str, seed: int, device: str, as_json: bool,
+def evaluate(run: str, metric: str, seed: int, device: str, quiet: bool, as_json: bool,
              **options: Any) -> None:
     """Evaluate a run directory; results are also written into it.
 
@@ -133,7 +134,7 @@ def evaluate(run: str, metric: str, seed: int, device: str, as_json: bool,
     if not metrics:
         raise click.BadParameter("give at least one metric", param_hint="--metric")
     results = evaluate_run(run, metrics, configs=_configs(options, seed),
-                           device=resolve_device(device))
+                           device=resolve_device(device), quiet=quiet or as_json)
     merged: dict[str, Any] = {}
     for r in results:
         merged |= r.to_dict()

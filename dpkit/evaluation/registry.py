@@ -21,8 +21,8 @@ from dpkit.metrics.generative import GENERATIVE_METRICS, GenerativeEvalConfig
 __all__ = ["MetricFamily", "METRICS", "register", "get", "names", "register_builtin_metrics",
            "evaluate_run", "GenerativeRunConfig"]
 
-# evaluate(run_dir, config, device) -> a result with to_dict() and summary()
-Evaluate = Callable[[Path, Any, torch.device], Any]
+# evaluate(run_dir, config, device, quiet) -> a result with to_dict() and summary()
+Evaluate = Callable[[Path, Any, torch.device, bool], Any]
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,13 @@ class GenerativeRunConfig:
         return self.metrics.seed
 
 
-def _evaluate_classifier(run: Path, cfg: ClassifierEvalConfig, device: torch.device) -> Any:
-    return evaluate_classifier_run(run, cfg, device=device)
+def _evaluate_classifier(run: Path, cfg: ClassifierEvalConfig, device: torch.device,
+                         quiet: bool) -> Any:
+    return evaluate_classifier_run(run, cfg, device=device, quiet=quiet)
 
 
-def _evaluate_generative(run: Path, cfg: GenerativeRunConfig, device: torch.device) -> Any:
+def _evaluate_generative(run: Path, cfg: GenerativeRunConfig, device: torch.device,
+                         quiet: bool) -> Any:
     spec = parse_features(cfg.features, inception_weights=cfg.inception_weights)
     return evaluate_generative_run(run, cfg.metrics, spec, device=device)
 
@@ -102,7 +104,7 @@ def register_builtin_metrics() -> None:
 
 def evaluate_run(run_dir: str | Path, metrics: Sequence[str], *,
                  configs: Mapping[str, Callable[[tuple[str, ...]], Any]] | None = None,
-                 device: torch.device | str = "cpu") -> list[Any]:
+                 device: torch.device | str = "cpu", quiet: bool = True) -> list[Any]:
     """Compute ``metrics`` of a run, each family once, in the order the families are first named.
 
     Args:
@@ -110,6 +112,7 @@ def evaluate_run(run_dir: str | Path, metrics: Sequence[str], *,
         metrics: metric names.
         configs: per family name, ``make(names) -> config`` (default: the family's own).
         device: where to compute.
+        quiet: no progress bars.
 
     Returns:
         One result per family (each has ``to_dict()`` and ``summary()``).
@@ -131,5 +134,5 @@ def evaluate_run(run_dir: str | Path, metrics: Sequence[str], *,
     results = []
     for fam, group in groups.values():
         make = (configs or {}).get(fam.family, fam.make_config)
-        results.append(fam.evaluate(run.path, make(tuple(group)), torch.device(device)))
+        results.append(fam.evaluate(run.path, make(tuple(group)), torch.device(device), quiet))
     return results
