@@ -24,8 +24,8 @@ from dpkit.classifiers.models import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
 from dpkit.classifiers.training import (ClassifierConfig, FitResult, check_classifier_data,
                                         fit_classifier)
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, RunDir, check_new_run_dir, resume_run,
-                          plot_curves, running, start_run)
+from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, RunDir, check_new_run_dir,
+                          plot_curves, resume_run, running, start_run)
 
 __all__ = ["TrainResult", "train_classifier", "resume_classifier", "run_config"]
 
@@ -115,8 +115,8 @@ def fit_defaults(cfg: ClassifierConfig, data: DataOptions, dataset: str,
         data = dataclasses.replace(data, image_size=DEFAULT_IMAGE_SIZE)
         bundle = load_dataset(dataset, data)
         notes.append(f"{dataset} images resized from {native}px to {DEFAULT_IMAGE_SIZE}px: the "
-                     f"{cfg.model.arch} needs at least {size}px (image_size={DEFAULT_IMAGE_SIZE} is now "
-                     f"recorded; set it to choose another)")
+                     f"{cfg.model.arch} needs at least {size}px (image_size={DEFAULT_IMAGE_SIZE} "
+                     f"is now recorded; set it to choose another)")
     n = len(bundle.train)
     if cfg.batch_size > n:
         notes.append(f"batch size {cfg.batch_size} capped at the {n} training examples "

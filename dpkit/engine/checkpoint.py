@@ -19,18 +19,20 @@ from dpkit.engine.private import PrivateSetup, unwrap_model
 from dpkit.engine.seeding import rng_state, set_rng_state
 from dpkit.errors import DPKitError
 
-__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "load_weights", "read_torch_file"]
+__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "load_weights",
+           "read_torch_file"]
 
 
 def read_torch_file(path: str | Path, *, weights_only: bool,
-                    map_location: torch.device | str = "cpu") -> Any:
-    """``torch.load`` with a one-line error for a missing or damaged file."""
+                    map_location: torch.device | str = "cpu", mmap: bool = False) -> Any:
+    """``torch.load`` with a one-line error for a missing or damaged file (``mmap``: tensors are
+    mapped, not read)."""
     path = Path(path)
     if not path.is_file():
         raise DPKitError(f"no {path.name} at {path}; check the run directory (train first, or "
                          f"resume a run that finished at least one epoch)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=weights_only)
+        return torch.load(path, map_location=map_location, weights_only=weights_only, mmap=mmap)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DPKitError(f"{path} cannot be read ({first}); the file is damaged (an "

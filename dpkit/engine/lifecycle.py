@@ -37,8 +37,9 @@ def start_run(kind: str, out: str | Path | None, *, config: dict[str, Any],
 
 
 def checkpoint_epoch(path: str | Path) -> int:
-    """The epoch a checkpoint was taken after (without restoring anything)."""
-    return int(read_torch_file(path, weights_only=False)["epoch"])
+    """The epoch a checkpoint was taken after, without restoring anything (memory-mapped: the
+    tensors are not read, so resuming does not load a large checkpoint twice)."""
+    return int(read_torch_file(path, weights_only=False, mmap=True)["epoch"])
 
 
 def resume_run(path: str | Path, kind: str) -> tuple[RunDir, int]:

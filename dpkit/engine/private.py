@@ -187,14 +187,7 @@ class PrivateSetup:
         Raises:
             PrivacyViolation: the noisy step was skipped or not charged exactly once.
         """
-        if not self.private:
-            if extra_grads is not None:
-                params = [p for p in self.model.parameters() if p.requires_grad]
-                with torch.no_grad():
-                    for p, g in zip(params, extra_grads):
-                        p.grad = g.clone() if p.grad is None else p.grad.add_(g)
-            self.optimizer.step()
-            return
+        assert self.private, "step() is the private update; a non-private setup steps its optimizer"
         opt: DPOptimizer = self.optimizer  # type: ignore[assignment]
         before = self.steps_taken
         if not opt.pre_step() or self.steps_taken != before + 1:

@@ -22,6 +22,11 @@ __all__ = ["generate", "to_uint8", "export_png", "export_npz", "SampleExport", "
 SAMPLE_FORMATS = ("png", "npz")
 
 
+def _check_counts(n: int, batch_size: int) -> None:
+    require(n >= 1, f"n={n} must be >= 1")
+    require(batch_size >= 1, f"batch_size={batch_size} must be >= 1")
+
+
 @torch.no_grad()
 def generate(generator: nn.Module, n: int, *, latent_dim: int, seed: int,
              device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
@@ -41,8 +46,7 @@ def generate(generator: nn.Module, n: int, *, latent_dim: int, seed: int,
     Returns:
         Float tensor (n, C, H, W) in [-1, 1], on the CPU.
     """
-    require(n >= 1, f"n={n} must be >= 1")
-    require(batch_size >= 1, f"batch_size={batch_size} must be >= 1")
+    _check_counts(n, batch_size)
     was_training = generator.training
     generator.eval()
     rng = torch.Generator().manual_seed(seed)
@@ -109,8 +113,7 @@ def sample_run(run_dir: str | Path, *, n: int, out: str | Path | None = None, fm
 
     Everything is checked before the directory is created: a refused request leaves nothing.
     """
-    require(n >= 1, f"n={n} must be >= 1")
-    require(batch_size >= 1, f"batch_size={batch_size} must be >= 1")
+    _check_counts(n, batch_size)  # before loading anything
     require(fmt in SAMPLE_FORMATS, f"fmt={fmt!r} must be one of {', '.join(SAMPLE_FORMATS)}")
     check_new_run_dir(out)
     gan = load_gan(run_dir, device=device, load_data=False)
