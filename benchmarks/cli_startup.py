@@ -2,7 +2,8 @@
 
     python benchmarks/cli_startup.py --repeats 5
 
-Run it against another checkout with ``PYTHONPATH=OTHER_CHECKOUT python benchmarks/...``.
+Run it against another checkout with ``PYTHONPATH=OTHER_CHECKOUT python .../cli_startup.py`` from a
+directory outside both checkouts (``python -m`` puts the working directory first on sys.path).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import subprocess
 import sys
 import time
 
-CASES = (["--help"], ["train-classifier", "--help"], ["evaluate", "--help"])
+CASES = (["--help"], ["train-classifier", "--help"], ["evaluate", "--help"],
+         ["attack", "reconstruct", "--help"])
 
 
 def best_of(args: list[str], repeats: int) -> float:

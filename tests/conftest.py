@@ -27,5 +27,13 @@ def digits():
     return load_dataset("digits")
 
 
+@pytest.fixture(scope="session")
+def gan_bundle():
+    from dpkit.data import load_dataset
+    from tiny_gan import GAN_DATA
+
+    return load_dataset("digits", GAN_DATA)
+
+
 def pytest_configure(config) -> None:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

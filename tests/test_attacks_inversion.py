@@ -57,3 +57,21 @@ def test_noise_requires_a_clipping_norm(one_digit):
         observed_gradient(_tiny(), *one_digit, noise_multiplier=1.0)
     with pytest.raises(DPKitError, match="iterations"):
         InversionConfig(iterations=0)
+
+
+def test_progress_bar_changes_nothing(one_digit, monkeypatch, capsys):
+    """--quiet only silences the bar: same reconstruction, same global RNG state after."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # draw the bar
+    model, (x, y) = _tiny(), one_digit
+    g = observed_gradient(model, x, y)
+    runs = {}
+    for quiet in (True, False):
+        torch.manual_seed(0)
+        rec = invert_gradient(model, g, y, (1, 8, 8), InversionConfig(iterations=20),
+                              quiet=quiet)
+        runs[quiet] = rec, torch.get_rng_state()
+        assert ("gradient inversion" in capsys.readouterr().err) is not quiet
+    assert torch.equal(runs[True][0], runs[False][0])
+    assert torch.equal(runs[True][1], runs[False][1])

@@ -62,3 +62,20 @@ def test_margin_and_homogeneity_checks():
         check_homogeneous(nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.Flatten()))
     with pytest.raises(DPKitError, match="binary"):
         binary_margin(nn.Sequential(nn.Flatten(), nn.Linear(64, 3, bias=False)), x)
+
+
+def test_progress_bar_changes_nothing(monkeypatch, capsys):
+    """--quiet only silences the bar: same candidates, same global RNG state after."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # draw the bar
+    model = _homogeneous_mlp(width=8)
+    runs = {}
+    for quiet in (True, False):
+        torch.manual_seed(0)
+        res = kkt_reconstruct(model, (1, 8, 8), KKTConfig(candidates_per_class=2, iterations=20),
+                              quiet=quiet)
+        runs[quiet] = res.images, res.lambdas, torch.get_rng_state()
+        assert ("KKT reconstruction" in capsys.readouterr().err) is not quiet
+    for quiet_value, loud_value in zip(runs[True], runs[False]):
+        assert torch.equal(quiet_value, loud_value)

@@ -9,23 +9,21 @@ import pytest
 import torch
 from PIL import Image
 
-from dpkit.data import DataOptions, load_dataset
 from dpkit.engine import PrivacyConfig, compute_epsilon, open_run_dir
+from tiny_gan import GAN_DATA, tiny_gan_config
 from dpkit.gan import (GANConfig, export_npz, export_png, fit_gan, generate, load_gan, resume_gan,
                        train_gan)
 
-DATA = DataOptions(image_size=28, subset=256)
+DATA = GAN_DATA
 
 
-@pytest.fixture(scope="module")
-def bundle():
-    return load_dataset("digits", DATA)
+@pytest.fixture
+def bundle(gan_bundle):
+    return gan_bundle
 
 
 def _config(**kw) -> GANConfig:
-    base = dict(dataset="digits", data=DATA, privacy=PrivacyConfig(noise_multiplier=1.0),
-                latent_dim=16, g_width=8, d_width=8, epochs=2, batch_size=32, seed=3)
-    return GANConfig(**(base | kw))
+    return tiny_gan_config(**kw)
 
 
 def test_private_run_writes_the_contract_and_accounts_every_step(tmp_path, bundle):
@@ -41,12 +39,14 @@ def test_private_run_writes_the_contract_and_accounts_every_step(tmp_path, bundl
                  "final.pt", "result.json", "curves.png", "samples/epoch_001.png",
                  "samples/epoch_002.png"):
         assert run.file(name).is_file(), name
-    assert GANConfig.from_dict(run.config) == cfg and run.config["format_version"] == 1
+    assert GANConfig.from_dict(run.config) == cfg.resolved(10) and cfg.resolved(10).conditional
+    assert run.config["format_version"] == 1
     assert run.read_json("privacy.json")["steps"] == steps
     metrics = run.read_metrics()
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert metrics[0]["epsilon"] < metrics[1]["epsilon"] == pytest.approx(expected, rel=1e-6)
-    assert Image.open(run.file("samples/epoch_002.png")).size == (8 * 28 + 18, 8 * 28 + 18)
+    # conditional: one row of 10 per class
+    assert Image.open(run.file("samples/epoch_002.png")).size == (10 * 28 + 22, 10 * 28 + 22)
 
 
 def test_loaded_generator_samples_right_shape_and_range(tmp_path, bundle):
@@ -74,11 +74,11 @@ def test_discriminator_separates_real_from_fake(tmp_path, bundle):
         assert record["d_real"] > record["d_fake"]
         assert record["d_loss_real"] < math.log(2) or record["d_loss_fake"] < math.log(2)
     gan = load_gan(tmp_path / "run")
-    real = bundle.test.tensors()[0][:128]
-    fake = generate(gan.generator, 128, latent_dim=16, seed=0)
+    real, real_labels = (t[:128] for t in bundle.test.tensors())
+    fake = generate(gan.generator, 128, latent_dim=16, seed=0)  # balanced labels
     with torch.no_grad():
-        assert torch.sigmoid(gan.discriminator(real)).mean() > torch.sigmoid(
-            gan.discriminator(fake)).mean()
+        assert torch.sigmoid(gan.discriminator(real, real_labels)).mean() > torch.sigmoid(
+            gan.discriminator(fake, torch.arange(128) % 10)).mean()
 
 
 def test_resume_equals_uninterrupted(tmp_path, bundle):

@@ -56,9 +56,9 @@ def test_generator_and_latents_are_on_the_requested_device(gan_run, monkeypatch,
     real_load_gan, real_generate = dpkit.gan.load_gan, dpkit.gan.generate
 
     def check_forward(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        (z,) = inputs
-        param = next(module.parameters())
-        assert z.device == param.device, f"latents on {z.device}, generator on {param.device}"
+        param = next(module.parameters())  # inputs: latents, and labels when conditional
+        for z in inputs:
+            assert z.device == param.device, f"input on {z.device}, generator on {param.device}"
         calls["forward"].append(param.device)
 
     def spy_load_gan(run_dir, **kwargs):

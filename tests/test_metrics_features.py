@@ -230,3 +230,21 @@ def test_inception_weights_from_a_path(monkeypatch, tmp_path):
     text.write_text("not a checkpoint")
     with pytest.raises(DPKitError, match="does not hold inception weights"):
         build_extractor(parse_features("inception", inception_weights=text))
+
+
+def test_feature_progress_bar_changes_nothing(monkeypatch, capsys):
+    """The extraction's bar (off with quiet) changes neither the features nor the global RNG."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # draw the bar
+    ext = _tiny_extractor("tiny-progress")
+    imgs = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(1))
+    runs = {}
+    for quiet in (True, False):
+        torch.manual_seed(0)
+        runs[quiet] = extract_features(ext, imgs, batch_size=3, quiet=quiet), torch.get_rng_state()
+        assert ("features" in capsys.readouterr().err) is not quiet
+    assert runs[True][0].shape == (10, 32)
+    assert torch.equal(runs[True][0], runs[False][0])
+    assert torch.equal(runs[True][1], runs[False][1])

@@ -8,6 +8,9 @@
   closest of the M samples' latents, optimise z to minimise ‖G(z) − x‖² and score −‖G(z*) − x‖.
 
 Scores: higher = more likely a member. Distances are L2 on images in [−1, 1], per pixel (RMS).
+Against a class-conditional GAN a record is (x, y): the discriminator scores it with its label and
+the latent search runs the generator for the record's class; the black-box search compares with
+samples of every class (balanced).
 """
 
 from __future__ import annotations
@@ -32,13 +35,16 @@ def _images(ds: ImageTensorDataset, device: torch.device | str) -> torch.Tensor:
 def discriminator_attack(discriminator: nn.Module, members: ImageTensorDataset,
                          nonmembers: ImageTensorDataset, *, device: torch.device | str = "cpu",
                          batch_size: int = 512) -> MembershipScores:
-    """LOGAN white-box: score = D(x), the discriminator's "real" logit."""
+    """LOGAN white-box: score = D(x) (D(x, y) when conditional), the "real" logit."""
     discriminator.eval()
+    conditional = getattr(discriminator, "num_classes", 0)
 
     def score(ds: ImageTensorDataset) -> torch.Tensor:
-        x = _images(ds, device)
+        x, y = _images(ds, device), ds.labels.to(device)
         with torch.no_grad():
-            return torch.cat([discriminator(x[s:s + batch_size]).reshape(-1).float().cpu()
+            return torch.cat([(discriminator(x[s:s + batch_size], y[s:s + batch_size])
+                               if conditional else discriminator(x[s:s + batch_size])
+                               ).reshape(-1).float().cpu()
                               for s in range(0, x.shape[0], batch_size)])
 
     return MembershipScores("discriminator", score(members), score(nonmembers))
@@ -110,21 +116,28 @@ class LatentSearchConfig:
         return asdict(self)
 
 
+def _run(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    return generator(z) if y is None else generator(z, y)
+
+
 def _latent_search(generator: nn.Module, x: torch.Tensor, z0: torch.Tensor,
-                   cfg: LatentSearchConfig, device: torch.device | str) -> torch.Tensor:
-    """(N, C, H, W) records, (N, Z) starting latents -> (N,) RMS distance after the search."""
+                   cfg: LatentSearchConfig, device: torch.device | str,
+                   y: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, C, H, W) records, (N, Z) starting latents, (N,) labels for a conditional generator
+    -> (N,) RMS distance after the search."""
     for p in generator.parameters():
         p.requires_grad_(False)
     x = x.to(device)
+    y = y.to(device) if y is not None and getattr(generator, "num_classes", 0) else None
     z = z0.clone().to(device).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=cfg.lr)
     for _ in range(cfg.steps):
         opt.zero_grad(set_to_none=True)
-        err = (generator(z) - x).flatten(1).pow(2).mean(1)  # (N,)
+        err = (_run(generator, z, y) - x).flatten(1).pow(2).mean(1)  # (N,)
         err.sum().backward()
         opt.step()
     with torch.no_grad():
-        dist = (generator(z) - x).flatten(1).pow(2).mean(1).sqrt()
+        dist = (_run(generator, z, y) - x).flatten(1).pow(2).mean(1).sqrt()
     for p in generator.parameters():
         p.requires_grad_(True)
     return dist.float().cpu()
@@ -144,7 +157,8 @@ def gan_leaks_latent_attack(generator: nn.Module, members: ImageTensorDataset,
         x = _images(ds, "cpu")
         _, idx = closest_distances(x, samples)
         return -torch.cat([_latent_search(generator, x[s:s + batch_size],
-                                          z_all[idx[s:s + batch_size]], cfg, device)
+                                          z_all[idx[s:s + batch_size]], cfg, device,
+                                          ds.labels[s:s + batch_size])
                            for s in range(0, x.shape[0], batch_size)])
 
     return MembershipScores("gan-leaks-latent", score(members), score(nonmembers))

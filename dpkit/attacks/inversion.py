@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dpkit.engine import progress
 from dpkit.errors import require
 
 __all__ = ["InversionConfig", "observed_gradient", "invert_gradient", "total_variation"]
@@ -109,7 +110,8 @@ def _cosine_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 
 def invert_gradient(model: nn.Module, target: list[torch.Tensor], labels: torch.Tensor,
-                    shape: tuple[int, int, int], cfg: InversionConfig) -> torch.Tensor:
+                    shape: tuple[int, int, int], cfg: InversionConfig, *,
+                    quiet: bool = True) -> torch.Tensor:
     """Reconstruct the batch behind an observed gradient.
 
     Args:
@@ -118,6 +120,7 @@ def invert_gradient(model: nn.Module, target: list[torch.Tensor], labels: torch.
         labels: (B,) labels of the batch.
         shape: (C, H, W) of one image.
         cfg: attack settings.
+        quiet: no progress bar (one step per iteration; a bar per restart).
 
     Returns:
         (B, C, H, W) reconstructions in [-1, 1].
@@ -129,12 +132,14 @@ def invert_gradient(model: nn.Module, target: list[torch.Tensor], labels: torch.
     best, best_loss = None, math.inf
     was_training = model.training
     model.eval()
-    for _ in range(cfg.restarts):
+    for restart in range(cfg.restarts):
         x = (torch.rand((labels.shape[0], *shape), generator=gen) * 2 - 1).to(device)
         x.requires_grad_(True)
         opt = torch.optim.Adam([x], lr=cfg.lr)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
-        for _ in range(cfg.iterations):
+        desc = ("gradient inversion" if cfg.restarts == 1
+                else f"gradient inversion {restart + 1}/{cfg.restarts}")
+        for _ in progress(range(cfg.iterations), quiet=quiet, desc=desc):
             opt.zero_grad(set_to_none=True)
             loss = _cosine_loss(model, x, labels, target) + cfg.tv_weight * total_variation(x)
             (gx,) = torch.autograd.grad(loss, x)

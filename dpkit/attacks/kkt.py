@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from dpkit.engine import progress
 from dpkit.errors import DPKitError, require
 
 __all__ = ["KKTConfig", "KKTResult", "binary_margin", "check_homogeneous", "kkt_reconstruct"]
@@ -122,8 +123,8 @@ def _smooth(model: nn.Module, beta: float) -> nn.Module:
 
 
 def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfig, *,
-                    device: torch.device | str = "cpu",
-                    initial: nn.Module | None = None) -> KKTResult:
+                    device: torch.device | str = "cpu", initial: nn.Module | None = None,
+                    quiet: bool = True) -> KKTResult:
     """Search for training images that make the weights a KKT point (Haim et al. 2022).
 
     Args:
@@ -135,6 +136,7 @@ def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfi
             seeds it from the run's seed). The search then explains the weight change θ − θ₀
             instead of θ, which helps when training ended far from the KKT direction (an
             extension of the paper, whose targets start from a tiny initialisation).
+        quiet: no progress bar (one step per iteration).
 
     Returns:
         The candidates, their labels and λ, and the final relative KKT residual.
@@ -155,7 +157,7 @@ def kkt_reconstruct(model: nn.Module, shape: tuple[int, int, int], cfg: KKTConfi
     opt_x = torch.optim.SGD([x], lr=cfg.lr, momentum=0.9)
     opt_l = torch.optim.SGD([lam], lr=cfg.lambda_lr, momentum=0.9)
     kkt = torch.tensor(0.0)
-    for _ in range(cfg.iterations):
+    for _ in progress(range(cfg.iterations), quiet=quiet, desc="KKT reconstruction"):
         phi = binary_margin(net, x)  # (m,)
         grads = torch.autograd.grad(phi, params, grad_outputs=lam * y / m, create_graph=True)
         if cfg.fit_scale:  # best global scale of the combination, in closed form

@@ -29,15 +29,13 @@ from dpkit.classifiers import ClassifierConfig, load_classifier
 from dpkit.engine import RESULT_FILE, RunDir, check_new_run_dir, create_run_dir, open_run_dir
 from dpkit.gan import load_gan
 from dpkit.errors import DPKitError, require
+from dpkit.names import (CLASSIFIER_METHODS, GAN_METHODS, MEMBERSHIP_METHODS,
+                         RECONSTRUCTION_METHODS)
 
 __all__ = ["CLASSIFIER_METHODS", "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS",
            "GOOD_SSIM", "MembershipOptions", "MembershipRun", "ReconstructionOptions",
            "ReconstructionRun", "run_membership", "run_reconstruction"]
 
-CLASSIFIER_METHODS = ("loss", "lira")
-GAN_METHODS = ("discriminator", "gan-leaks", "gan-leaks-latent")
-MEMBERSHIP_METHODS = CLASSIFIER_METHODS + GAN_METHODS
-RECONSTRUCTION_METHODS = ("kkt", "gradient-inversion")
 GOOD_SSIM = 0.4
 MAX_DEFAULT_CANDIDATES = 100
 MAX_LATENT_STARTS = 1000  # generated samples gan-leaks-latent searches for each start
@@ -288,14 +286,15 @@ class ReconstructionRun:
                 f"originals above reconstructions: {self.grid}")
 
 
-def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str
+def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str, quiet: bool
          ) -> tuple[torch.Tensor, dict[str, Any]]:
     require(target.num_classes == 2, f"the KKT attack needs a binary classifier, this run has "
                                      f"{target.num_classes} classes; train with classes=(A, B)")
     check_homogeneous(target.model)
     per_class = opts.candidates or min(MAX_DEFAULT_CANDIDATES, len(target.bundle.train))
     cfg = dataclasses.replace(opts.kkt, candidates_per_class=per_class)
-    res = kkt_reconstruct(target.model, target.bundle.train.shape, cfg, device=device)
+    res = kkt_reconstruct(target.model, target.bundle.train.shape, cfg, device=device,
+                          quiet=quiet)
     x, y = target.bundle.train.tensors()
     with torch.no_grad():
         margins = binary_margin(target.model, x.to(device)) * (2 * y.to(device) - 1)
@@ -303,8 +302,8 @@ def _kkt(target: Any, opts: ReconstructionOptions, device: torch.device | str
                               "train_margin_min": float(margins.min())}
 
 
-def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | str
-               ) -> tuple[torch.Tensor, dict[str, Any]]:
+def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | str,
+               quiet: bool) -> tuple[torch.Tensor, dict[str, Any]]:
     privacy = target.config["privacy"]
     private = bool(privacy.get("enabled"))
     run = open_run_dir(target.run_dir)
@@ -323,19 +322,20 @@ def _inversion(target: Any, opts: ReconstructionOptions, device: torch.device | 
     gen = torch.Generator().manual_seed(opts.seed + 1)
     grads = observed_gradient(target.model, x, y, max_grad_norm=clip, noise_multiplier=sigma,
                               generator=gen)
-    rec = invert_gradient(target.model, grads, y, train.shape, opts.inversion)
+    rec = invert_gradient(target.model, grads, y, train.shape, opts.inversion, quiet=quiet)
     return rec, {"max_grad_norm": clip, "noise_multiplier": sigma,
                         "batch_size": opts.batch_size}
 
 
 def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
-                       out: str | Path | None = None,
-                       device: torch.device | str = "cpu") -> ReconstructionRun:
+                       out: str | Path | None = None, device: torch.device | str = "cpu",
+                       quiet: bool = True) -> ReconstructionRun:
     """Reconstruct training images of a ``train-classifier`` run and score them.
 
     ``kkt`` attacks the trained weights (Haim et al. 2022); ``gradient-inversion`` attacks one
     gradient update on ``batch_size`` training images at the trained weights, clipped and noised
-    as the run's DP-SGD did (its C and σ, or the overrides in ``opts``).
+    as the run's DP-SGD did (its C and σ, or the overrides in ``opts``). ``quiet`` silences the
+    attack's progress bar (which draws no random numbers: the result is the same either way).
     """
     run, kind = _target_kind(run_dir)
     if kind != "train-classifier":
@@ -345,7 +345,7 @@ def run_reconstruction(run_dir: str | Path, opts: ReconstructionOptions, *,
     check_new_run_dir(out)  # refuse a used ``out`` up front; create it once the attack worked
     target = load_classifier(run.path, device=device)
     attack = _kkt if opts.method == "kkt" else _inversion
-    recon, extra = attack(target, opts, device)
+    recon, extra = attack(target, opts, device, quiet)
     dest = _attack_dir(run, f"reconstruct-{opts.method}", out)
     train = target.bundle.train.tensors()[0]
     # Stretched to [-1, 1] first: KKT leaves brightness/contrast open, and so does a homogeneous

@@ -20,11 +20,11 @@ from dpkit.classifiers.loading import load_classifier
 from dpkit.classifiers.smoothing import certified_accuracy
 from dpkit.engine import open_run_dir, record_evaluation
 from dpkit.errors import require
+from dpkit.names import CLASSIFIER_METRICS
 
 __all__ = ["CLASSIFIER_METRICS", "ClassifierEvalConfig", "ClassifierEvaluation",
            "evaluate_classifier_run"]
 
-CLASSIFIER_METRICS = ("accuracy", "robust-accuracy", "certified")
 EVALUATION_FAMILY = "classifier"  # evaluation-classifier.json
 
 

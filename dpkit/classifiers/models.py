@@ -19,11 +19,10 @@ from torch import nn
 
 from dpkit.classifiers.norms import NORMS, WSConv2d, make_norm
 from dpkit.errors import DPKitError, require
+from dpkit.names import ARCHITECTURES
 
 __all__ = ["ARCHITECTURES", "DEFAULT_IMAGE_SIZE", "MIN_IMAGE_SIZE", "ModelConfig",
            "TramerBonehCNN", "MLP", "GroupNormResNet", "build_model"]
-
-ARCHITECTURES = ("cnn", "mlp", "resnet")
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,10 @@ from torch import nn
 
 from dpkit.engine import register_grad_sampler
 from dpkit.errors import DPKitError
+from dpkit.names import NORMS
 
 __all__ = ["PublicBatchNorm", "PublicNorm", "ChannelAffine", "WSConv2d", "make_norm",
            "public_statistics", "uses_public_norm", "NORMS"]
-
-NORMS = ("none", "group", "public-bn")
 
 
 class PublicNorm(nn.Module):

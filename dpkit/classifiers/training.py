@@ -29,20 +29,20 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from dpkit.classifiers.averaging import WeightAverage
 from dpkit.classifiers.adversarial import PIXEL_SCALE, AdversarialCoins, PGDConfig, pgd_attack
 from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.models import ModelConfig, build_model
 from dpkit.classifiers.norms import public_statistics, uses_public_norm
 from dpkit.data import ImageTensorDataset
-from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
-                          make_private, save_checkpoint, seed_everything, train_epochs)
+from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, WeightAverage,
+                          load_checkpoint, make_private, save_checkpoint, seed_everything,
+                          train_epochs)
 from dpkit.errors import DPKitError, require
+from dpkit.names import OPTIMIZERS
 
 __all__ = ["OPTIMIZERS", "PRIVATE_RECORD_KEYS", "ClassifierConfig", "FitResult",
            "check_classifier_data", "fit_classifier", "make_optimizer", "training_inputs"]
 
-OPTIMIZERS = ("sgd", "adam", "adagrad")
 # Per-epoch values computed from private training data without noise: NOT covered by ε.
 PRIVATE_RECORD_KEYS = ("loss",)
 

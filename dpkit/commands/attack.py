@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import click
 
-from dpkit.attacks.inversion import InversionConfig
-from dpkit.attacks.kkt import KKTConfig
-from dpkit.attacks.runs import (MEMBERSHIP_METHODS, RECONSTRUCTION_METHODS, MembershipOptions,
-                                ReconstructionOptions, run_membership, run_reconstruction)
-from dpkit.commands.options import device_option, emit, json_option, seed_option
-from dpkit.engine import resolve_device
+from dpkit.commands.options import device_option, json_option, quiet_option, seed_option
+from dpkit.names import MEMBERSHIP_METHODS, RECONSTRUCTION_METHODS
 
 __all__ = ["attack"]
 
@@ -44,7 +40,7 @@ def attack() -> None:
               help="gan-leaks: generated samples searched for each record's closest one.")
 @click.option("--latent-steps", type=int, default=200, show_default=True,
               help="gan-leaks-latent: optimisation steps on z per record.")
-@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.option("--quiet", is_flag=True, help="No progress bars or lines.")
 @_out
 @seed_option
 @device_option
@@ -63,18 +59,13 @@ def membership(run_dir: str, method: str, shadow_models: int, offline: bool,
     dpkit attack membership runs/train-classifier-X --method lira --shadow-models 16 --json
     dpkit attack membership runs/train-gan-X --method gan-leaks
     """
-    opts = MembershipOptions.build(method=method, max_examples=max_examples,
-                                   shadow_models=shadow_models, fixed_variance=fixed_variance,
-                                   offline=offline, num_samples=num_samples,
-                                   latent_steps=latent_steps, seed=seed)
+    # The library (torch) is imported only now that the command runs: --help must not load it.
+    from dpkit.commands.runners import attack as runner
 
-    def on_shadow(k: int, seconds: float) -> None:
-        if not quiet and not as_json:
-            click.echo(f"shadow model {k + 1}/{shadow_models}: {seconds:.1f} s", err=True)
-
-    result = run_membership(run_dir, opts, out=out, device=resolve_device(device),
-                            on_shadow=on_shadow)
-    emit(result.summary_dict(), as_json=as_json, text=result.summary)
+    runner.membership(run_dir=run_dir, method=method, shadow_models=shadow_models,
+                      offline=offline, fixed_variance=fixed_variance, max_examples=max_examples,
+                      num_samples=num_samples, latent_steps=latent_steps, quiet=quiet, out=out,
+                      seed=seed, device=device, as_json=as_json)
 
 
 @attack.command("reconstruct")
@@ -102,11 +93,12 @@ def membership(run_dir: str, method: str, shadow_models: int, offline: bool,
 @_out
 @seed_option
 @device_option
+@quiet_option
 @json_option
 def reconstruct(run_dir: str, method: str, candidates: int | None, iterations: int | None,
                 lr: float | None, batch_size: int, max_grad_norm: float | None,
                 noise_multiplier: float | None, tv_weight: float, grid_size: int,
-                out: str | None, seed: int, device: str, as_json: bool) -> None:
+                out: str | None, seed: int, device: str, quiet: bool, as_json: bool) -> None:
     """Reconstruct training images from a trained classifier and score them by SSIM.
 
     Every reconstruction is matched to its nearest training image; SSIM and PSNR per pair, and a
@@ -119,15 +111,11 @@ def reconstruct(run_dir: str, method: str, candidates: int | None, iterations: i
     dpkit attack reconstruct runs/train-classifier-X --method kkt --json
     dpkit attack reconstruct runs/train-classifier-X --method gradient-inversion
     """
-    kkt_kw: dict = {"seed": seed}
-    inv_kw: dict = {"seed": seed, "tv_weight": tv_weight}
-    if iterations is not None:
-        kkt_kw["iterations"] = inv_kw["iterations"] = iterations
-    if lr is not None:
-        kkt_kw["lr"] = kkt_kw["lambda_lr"] = inv_kw["lr"] = lr
-    opts = ReconstructionOptions(method=method, kkt=KKTConfig(**kkt_kw),
-                                 inversion=InversionConfig(**inv_kw), batch_size=batch_size,
-                                 max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
-                                 grid_size=grid_size, candidates=candidates, seed=seed)
-    result = run_reconstruction(run_dir, opts, out=out, device=resolve_device(device))
-    emit(result.summary_dict(), as_json=as_json, text=result.summary)
+    # The library (torch) is imported only now that the command runs: --help must not load it.
+    from dpkit.commands.runners import attack as runner
+
+    runner.reconstruct(run_dir=run_dir, method=method, candidates=candidates,
+                       iterations=iterations, lr=lr, batch_size=batch_size,
+                       max_grad_norm=max_grad_norm, noise_multiplier=noise_multiplier,
+                       tv_weight=tv_weight, grid_size=grid_size, quiet=quiet, out=out, seed=seed,
+                       device=device, as_json=as_json)

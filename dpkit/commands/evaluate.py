@@ -1,44 +1,40 @@
 """``dpkit evaluate RUN --metric ...``: one command for every metric of a run.
 
-The metrics live in the library's registry (:mod:`dpkit.evaluation.registry`); this command only
-turns its options into each family's typed configuration, calls
-:func:`~dpkit.evaluation.evaluate_run` and prints the results.
+The metrics live in the library's registry (:mod:`dpkit.evaluation.registry`); this module
+declares the options, and its runner (:mod:`dpkit.commands.runners.evaluate`) turns them into
+each family's typed configuration, calls :func:`~dpkit.evaluation.evaluate_run` and prints the
+results. The metric names shown in the help come from :mod:`dpkit.names` (no torch for --help).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from dpkit.classifiers.evaluate_run import ClassifierEvalConfig
-from dpkit.commands.options import device_option, emit, json_option, quiet_option, seed_option
-from dpkit.engine import resolve_device
-from dpkit.evaluation import (GenerativeRunConfig, MetricFamily, evaluate_run, get, names,
-                              register_builtin_metrics)
-from dpkit.metrics import GenerativeEvalConfig
+from dpkit.commands.options import device_option, json_option, quiet_option, seed_option
+from dpkit.names import CLASSIFIER_METRICS, GAN_METRICS
+
+if TYPE_CHECKING:
+    from dpkit.evaluation import MetricFamily
 
 __all__ = ["evaluate", "get_metric", "metric_names"]
 
 F = Callable[..., Any]
-register_builtin_metrics()
 
 
 def get_metric(name: str) -> MetricFamily:
-    """The registered family that computes ``name``."""
-    return get(name)
+    """The registered family that computes ``name`` (imports the library's registry)."""
+    from dpkit.commands.runners import evaluate as runner  # the library: not for --help
+
+    return runner.get_metric(name)
 
 
 def metric_names() -> list[str]:
-    return names()
+    """Every registered metric (imports the library's registry)."""
+    from dpkit.commands.runners import evaluate as runner  # the library: not for --help
 
-
-def _float_list(text: str, name: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers",
-                                 param_hint=name) from None
+    return runner.metric_names()
 
 
 def _options(f: F) -> F:
@@ -83,38 +79,20 @@ def _options(f: F) -> F:
         click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
         click.option("--batch-size", type=int, default=256, show_default=True,
                      help="Images per generation / feature-extraction batch."),
+        click.option("--downstream-epochs", type=int, default=10, show_default=True,
+                     help="downstream: epochs of the classifier trained on --num-samples "
+                          "generated images (and on as many real ones, for reference)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-def _configs(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...]], Any]]:
-    """Each family's configuration from the command's options (flags -> fields)."""
-    def classifier(metrics: tuple[str, ...]) -> ClassifierEvalConfig:
-        return ClassifierEvalConfig(
-            metrics=metrics, split=o["split"], max_examples=o["max_examples"],
-            pgd_eps=_float_list(o["pgd_eps"], "--pgd-eps"), pgd_steps=o["pgd_steps"],
-            pgd_alpha=o["pgd_alpha"], restarts=o["restarts"], sigma=o["sigma"], n0=o["n0"],
-            n=o["n_samples"], alpha=o["alpha"], seed=seed)
-
-    def generative(metrics: tuple[str, ...]) -> GenerativeRunConfig:
-        cfg = GenerativeEvalConfig(metrics=metrics, num_samples=o["num_samples"],
-                                   reference=o["reference"],
-                                   mifid_threshold=o["mifid_threshold"], seed=seed,
-                                   batch_size=o["batch_size"], cache_dir=o["cache_dir"],
-                                   use_cache=not o["no_cache"])
-        return GenerativeRunConfig(cfg, features=o["features"],
-                                   inception_weights=o["inception_weights"])
-
-    return {"classifier": classifier, "generative": generative}
-
-
 @click.command("evaluate")
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--metric", "metric", default="accuracy", show_default=True,
-              help="Comma-separated metrics: accuracy, robust-accuracy, certified (classifier "
-                   "runs); fid, kid, prc, mifid (GAN runs).")
+              help=f"Comma-separated metrics: {', '.join(CLASSIFIER_METRICS)} (classifier "
+                   f"runs); {', '.join(GAN_METRICS)} (GAN runs).")
 @_options
 @seed_option
 @device_option
@@ -133,9 +111,8 @@ def evaluate(run: str, metric: str, seed: int, device: str, quiet: bool, as_json
     metrics = [m.strip() for m in metric.split(",") if m.strip()]
     if not metrics:
         raise click.BadParameter("give at least one metric", param_hint="--metric")
-    results = evaluate_run(run, metrics, configs=_configs(options, seed),
-                           device=resolve_device(device), quiet=quiet or as_json)
-    merged: dict[str, Any] = {}
-    for r in results:
-        merged |= r.to_dict()
-    emit(merged, as_json=as_json, text=lambda: "\n".join(r.summary() for r in results))
+    # The library (torch) is imported only now that the command runs: --help must not load it.
+    from dpkit.commands.runners import evaluate as runner
+
+    runner.run(run_dir=run, metrics=metrics, seed=seed, device=device, quiet=quiet,
+               as_json=as_json, options=options)

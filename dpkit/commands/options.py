@@ -1,18 +1,22 @@
-"""Options shared by several commands, and helpers to print results."""
+"""Options shared by several commands, and the torch-free helpers around them.
+
+Like every declaration module of ``dpkit/commands/``, this one imports only click and torch-free
+dpkit modules (:mod:`dpkit.names`), so that ``dpkit <command> --help`` does not load torch; what
+needs the library lives in :mod:`dpkit.commands.runners`.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Callable
 
 import click
 
-from dpkit.engine import ACCOUNTANTS, DEVICES, GRAD_SAMPLE_MODES, PrivacyConfig, to_jsonable
+from dpkit.names import ACCOUNTANTS, DATASETS, DEVICES, GRAD_SAMPLE_MODES
 
 __all__ = ["json_option", "seed_option", "device_option", "quiet_option", "out_option",
-           "privacy_options", "data_options", "privacy_config_from", "emit", "parse_int_list",
-           "privacy_notes", "REPRODUCIBLE_NOISE_NOTICE", "refuse_options_with_resume"]
+           "privacy_options", "data_options", "parse_int_list", "privacy_notes",
+           "REPRODUCIBLE_NOISE_NOTICE", "refuse_options_with_resume", "fmt_eps"]
 
 F = Callable[..., Any]
 
@@ -59,29 +63,13 @@ def privacy_options(f: F) -> F:
     return f
 
 
-def privacy_config_from(kw: dict[str, Any]) -> PrivacyConfig:
-    """Build the PrivacyConfig from the options added by :func:`privacy_options` (pops them)."""
-    no_dp = kw.pop("no_dp")
-    eps, sigma = kw.pop("epsilon"), kw.pop("noise_multiplier")
-    if no_dp and (eps is not None or sigma is not None):
-        raise click.UsageError("--no-dp cannot be combined with --epsilon or --noise-multiplier")
-    return PrivacyConfig(enabled=not no_dp, target_epsilon=eps, noise_multiplier=sigma,
-                         delta=kw.pop("delta"), max_grad_norm=kw.pop("max_grad_norm"),
-                         accountant=kw.pop("accountant"),
-                         grad_sample_mode=kw.pop("grad_sample_mode"),
-                         max_physical_batch_size=kw.pop("physical_batch_size"),
-                         secure_mode=kw.pop("secure_mode"),
-                         poisson_sampling=not kw.pop("no_poisson"))
-
-
 def data_options(*, default_dataset: str = "digits", default_image_size: int | None = None) -> Callable[[F], F]:
     """--dataset, --data-root, --download, --image-size, --grayscale/--rgb, --subset, --classes."""
 
     def deco(f: F) -> F:
         opts = [
             click.option("--dataset", default=default_dataset, show_default=True,
-                         help="Dataset name (digits, fashion-mnist, mnist, kmnist, cifar10, "
-                              "celeba, fer2013, imagefolder)."),
+                         help=f"Dataset name ({', '.join(DATASETS)})."),
             click.option("--data-root", type=click.Path(), default=None,
                          help="Folder holding the dataset files (or to download into)."),
             click.option("--download", is_flag=True, help="Download a missing dataset."),
@@ -109,14 +97,6 @@ def parse_int_list(text: str | None, *, name: str) -> tuple[int, ...] | None:
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of integers",
                                  param_hint=name) from None
-
-
-def emit(result: Any, *, as_json: bool, text: Callable[[], str]) -> None:
-    """Print ``result`` as one JSON object, or the human-readable ``text()``."""
-    if as_json:
-        click.echo(json.dumps(to_jsonable(result), sort_keys=False))
-    else:
-        click.echo(text())
 
 
 # Printed once per run whose noise came from a seeded generator (every run without --secure-mode).

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import click
 
-from dpkit.commands.options import emit, fmt_eps, json_option
-from dpkit.engine import ACCOUNTANTS, PrivacyPlan, plan_privacy
+from dpkit.commands.options import json_option
+from dpkit.names import ACCOUNTANTS
 
-_NOTES = {"gdp": " (CLT approximation; can underestimate; never used for a training run)"}
-
-
-def _text(plan: PrivacyPlan, calibrated: bool) -> str:
-    per_epoch = plan.steps // int(plan.epochs)
-    lines = [
-        f"DP-SGD with Poisson sampling: q = B/N = {plan.sample_rate:.6g}, "
-        f"{plan.steps} steps ({int(plan.epochs)} epochs x {per_epoch}), delta = {plan.delta:g}",
-        f"noise multiplier sigma = {plan.noise_multiplier:.6g}"
-        + (f"  (calibrated with {plan.accountant} to reach epsilon = {plan.epsilon:.4g})"
-           if calibrated else ""),
-    ]
-    for name, eps in plan.epsilons.items():
-        mark = "  <- --accountant" if name == plan.accountant else ""
-        lines.append(f"  {name}: epsilon = {fmt_eps(eps)}{_NOTES.get(name, '')}{mark}")
-    return "\n".join(lines)
+__all__ = ["privacy"]
 
 
 @click.command()
@@ -44,8 +29,9 @@ def privacy(dataset_size: int, batch_size: int, epochs: int, noise_multiplier: f
     dpkit privacy -N 60000 -B 256 --epochs 60 --noise-multiplier 1.1
     dpkit privacy -N 60000 -B 256 --epochs 60 --epsilon 3 --json
     """
-    plan = plan_privacy(dataset_size=dataset_size, batch_size=batch_size, epochs=epochs,
-                        delta=delta, noise_multiplier=noise_multiplier, target_epsilon=epsilon,
-                        accountant=accountant)
-    emit(plan.to_dict() | {"epsilons": plan.to_dict()["epsilons"]}, as_json=as_json,
-         text=lambda: _text(plan, epsilon is not None))
+    # The library (torch) is imported only now that the command runs: --help must not load it.
+    from dpkit.commands.runners import privacy as runner
+
+    runner.run(dataset_size=dataset_size, batch_size=batch_size, epochs=epochs,
+               noise_multiplier=noise_multiplier, epsilon=epsilon, delta=delta,
+               accountant=accountant, as_json=as_json)

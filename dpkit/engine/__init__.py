@@ -3,6 +3,7 @@
 from dpkit.engine.accounting import (INVALID_EPSILON, PrivacyPlan, PrivacyReport, calibrate_noise,
                                      compute_epsilon, epsilon_from_accountant, plan_privacy,
                                      steps_per_epoch)
+from dpkit.engine.averaging import WeightAverage
 from dpkit.engine.checkpoint import (CheckpointInfo, load_checkpoint, load_weights,
                                      read_torch_file, save_checkpoint)
 from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
@@ -36,5 +37,5 @@ __all__ = [
     "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",
     "save_checkpoint", "load_checkpoint", "resolve_device", "progress",
     "create_run_dir", "open_run_dir", "to_jsonable", "rng_state", "seed_everything",
-    "set_rng_state",
+    "set_rng_state", "WeightAverage",
 ]

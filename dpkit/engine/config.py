@@ -7,16 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dpkit.errors import DPKitError, require
+from dpkit.names import ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES
 
 __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "PrivacyConfig",
            "check_delta", "check_training_accountant"]
-
-# Accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps: the only ones
-# allowed to calibrate σ or to report a training run's ε.
-ACCOUNTANTS = ("rdp", "prv")
-# Also shown by the privacy calculator: GDP's central-limit approximation, which can
-# underestimate ε (N = 1500, B = 64, 15 epochs: σ calibrated to GDP ε = 8 has PRV ε 9.28).
-ALL_ACCOUNTANTS = ("rdp", "prv", "gdp")
 
 
 def check_training_accountant(accountant: str) -> None:
@@ -39,9 +33,6 @@ def check_delta(delta: float, dataset_size: int) -> None:
             f"delta={delta:g} must be in (0, 1/N) = (0, {1 / dataset_size:.2g}) for "
             f"N={dataset_size}; use delta={10 ** math.floor(math.log10(1 / dataset_size) - 1):g} "
             f"or smaller")
-
-
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 
 from dpkit.errors import DPKitError
+from dpkit.names import DEVICES
 
 __all__ = ["DEVICES", "resolve_device"]
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -57,14 +57,15 @@ def resume_run(path: str | Path, kind: str) -> tuple[RunDir, int]:
 @contextlib.contextmanager
 def running(run: RunDir, *, created: bool) -> Iterator[RunDir]:
     """Train inside this block: a failure before the first checkpoint removes a run directory
-    this invocation ``created`` (nothing is left to block the retry); Ctrl-C becomes
+    this invocation ``created``, and the parents it created for it (nothing is left to block
+    the retry); Ctrl-C becomes
     :class:`~dpkit.errors.RunInterrupted` naming the exact command that resumes the run."""
     try:
         yield run
     except BaseException as exc:
         has_checkpoint = run.checkpoint_path.is_file()
         if created and not has_checkpoint:
-            shutil.rmtree(run.path, ignore_errors=True)
+            shutil.rmtree(run.created_root or run.path, ignore_errors=True)
         if isinstance(exc, KeyboardInterrupt):
             if has_checkpoint:
                 epoch = checkpoint_epoch(run.checkpoint_path)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,9 @@ class RunDir:
     """A run directory and typed access to the files of its contract (see the module doc)."""
 
     path: Path
+    #: the outermost directory :func:`create_run_dir` had to create for it (the run directory
+    #: itself, or a missing parent of ``--out``); None for a directory opened, not created
+    created_root: Path | None = field(default=None, compare=False)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -192,8 +195,13 @@ def create_run_dir(command: str, out: str | Path | None = None, *, root: str | P
         while path.exists():
             k += 1
             path = Path(root) / f"{command}-{stamp}-{k}"
+    created_root = None
+    for candidate in (path, *path.parents):  # the outermost missing directory
+        if candidate.exists():
+            break
+        created_root = candidate
     path.mkdir(parents=True, exist_ok=True)
-    return RunDir(path)
+    return RunDir(path, created_root=created_root)
 
 
 def open_run_dir(path: str | Path, *, kind: str | None = None) -> RunDir:

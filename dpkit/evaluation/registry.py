@@ -14,6 +14,8 @@ from dpkit.classifiers.evaluate_run import (CLASSIFIER_METRICS, ClassifierEvalCo
                                             evaluate_classifier_run)
 from dpkit.engine import open_run_dir
 from dpkit.errors import DPKitError
+from dpkit.evaluation.downstream import (DOWNSTREAM_METRICS, DownstreamConfig,
+                                         evaluate_downstream_run)
 from dpkit.evaluation.generative import evaluate_generative_run
 from dpkit.metrics.features import parse_features
 from dpkit.metrics.generative import GENERATIVE_METRICS, GenerativeEvalConfig
@@ -88,7 +90,12 @@ def _evaluate_classifier(run: Path, cfg: ClassifierEvalConfig, device: torch.dev
 def _evaluate_generative(run: Path, cfg: GenerativeRunConfig, device: torch.device,
                          quiet: bool) -> Any:
     spec = parse_features(cfg.features, inception_weights=cfg.inception_weights)
-    return evaluate_generative_run(run, cfg.metrics, spec, device=device)
+    return evaluate_generative_run(run, cfg.metrics, spec, device=device, quiet=quiet)
+
+
+def _evaluate_downstream(run: Path, cfg: DownstreamConfig, device: torch.device,
+                         quiet: bool) -> Any:
+    return evaluate_downstream_run(run, cfg, device=device, quiet=quiet)
 
 
 def register_builtin_metrics() -> None:
@@ -100,6 +107,9 @@ def register_builtin_metrics() -> None:
         register(MetricFamily("generative", "train-gan", GENERATIVE_METRICS,
                               lambda n: GenerativeRunConfig(GenerativeEvalConfig(metrics=n)),
                               _evaluate_generative))
+    if "downstream" not in METRICS:
+        register(MetricFamily("downstream", "train-gan", DOWNSTREAM_METRICS,
+                              lambda n: DownstreamConfig(), _evaluate_downstream))
 
 
 def evaluate_run(run_dir: str | Path, metrics: Sequence[str], *,

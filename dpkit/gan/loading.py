@@ -11,6 +11,7 @@ import torch
 from dpkit.data import DatasetBundle, dataset_from_record
 from dpkit.engine import load_checkpoint, open_run_dir
 from dpkit.gan.models import Discriminator, Generator, build_models
+from dpkit.gan.training import GANConfig
 
 __all__ = ["LoadedGAN", "load_gan"]
 
@@ -20,13 +21,14 @@ class LoadedGAN:
     """A trained GAN and what it was trained on.
 
     Attributes:
-        generator: in eval mode.
+        generator: in eval mode (the weight-averaged generator when the run used ``ema``).
         discriminator: in eval mode.
         config: the run's ``config.json``.
         bundle: the exact data split of the run (None when loaded with ``load_data=False``).
         latent_dim: size of the generator's latent vector.
         run_dir: the run directory.
         epoch: the epoch of the checkpoint loaded.
+        num_classes: K of a class-conditional generator (0: unconditional).
     """
 
     generator: Generator
@@ -36,6 +38,7 @@ class LoadedGAN:
     latent_dim: int
     run_dir: Path
     epoch: int
+    num_classes: int = 0
 
 
 def load_gan(run_dir: str | Path, *, device: torch.device | str = "cpu",
@@ -50,15 +53,17 @@ def load_gan(run_dir: str | Path, *, device: torch.device | str = "cpu",
     run = open_run_dir(run_dir, kind="train-gan")
     config = run.config
     split = run.read_split()
-    model = config["model"]
-    generator, disc = build_models(latent_dim=model["latent_dim"], channels=split["channels"],
-                                   image_size=split["image_size"], g_width=model["g_width"],
-                                   d_width=model["d_width"])
+    cfg = GANConfig.from_dict(config)
+    generator, disc = build_models(latent_dim=cfg.latent_dim, channels=split["channels"],
+                                   image_size=split["image_size"], g_width=cfg.g_width,
+                                   d_width=cfg.d_width, num_classes=cfg.classes,
+                                   conditioning=cfg.conditioning)
     generator, disc = generator.to(device), disc.to(device)
-    info = load_checkpoint(run.checkpoint_path,
-                           models={"generator": generator, "discriminator": disc},
+    # the published generator: the weight average when the run kept one
+    key = "generator_ema" if cfg.ema else "generator"
+    info = load_checkpoint(run.checkpoint_path, models={key: generator, "discriminator": disc},
                            restore_rng=False)
     bundle = dataset_from_record(split) if load_data else None
     return LoadedGAN(generator=generator.eval(), discriminator=disc.eval(), config=config,
-                     bundle=bundle, latent_dim=model["latent_dim"], run_dir=run.path,
-                     epoch=info.epoch)
+                     bundle=bundle, latent_dim=cfg.latent_dim, run_dir=run.path,
+                     epoch=info.epoch, num_classes=cfg.classes)

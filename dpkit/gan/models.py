@@ -1,5 +1,13 @@
 """DCGAN generator and discriminator (Radford et al. 2015, arXiv:1511.06434) for DP training.
 
+Both can be class-conditional (``num_classes`` > 0): the generator takes (z, y) with the one-hot
+label appended to z (Mirza & Osindero 2014, arXiv:1411.1784); the discriminator sees (x, y)
+either as one-hot *label maps* stacked onto the image channels (``conditioning="labelmap"``, the
+design of Bie et al.'s DP-GAN code, alexbie98/dpgan-revisit) or through a *projection* term
+``<embed(y), h(x)>`` added to the logit (Miyato & Koyama 2018, arXiv:1802.05637). Either way
+the label enters the discriminator through ordinary per-example layers (a convolution or an
+embedding), so DP-SGD's per-example clipping bounds the influence of the whole record (x, y).
+
 Only the discriminator sees private data, so only it must be trainable with per-example gradients:
 it uses GroupNorm (per-example statistics) and never BatchNorm. The generator is trained only
 through the discriminator's output on generated images; it never touches a private example, so its
@@ -11,13 +19,25 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dpkit.errors import DPKitError, require
+from dpkit.names import CONDITIONINGS
 
-__all__ = ["IMAGE_SIZES", "Generator", "Discriminator", "build_models"]
+__all__ = ["IMAGE_SIZES", "CONDITIONINGS", "Generator", "Discriminator", "build_models",
+           "balanced_labels"]
 
 IMAGE_SIZES = (28, 32, 64)
+
+
+def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Labels 0, 1, ..., K-1, 0, 1, ... (n of them): the uniform public class prior, balanced.
+
+    The labels of generated images are not private: they come from this public prior, never
+    from the private label histogram (which would need its own DP release and accounting).
+    """
+    return torch.arange(n, device=device) % num_classes  # (n,)
 
 
 def _layout(image_size: int) -> tuple[int, int]:
@@ -52,17 +72,21 @@ class Generator(nn.Module):
         channels: C, 1 or 3.
         image_size: S, 28, 32 or 64.
         width: channels of the last hidden layer (DCGAN's ``ngf``).
+        num_classes: K > 0 makes it class-conditional: the one-hot label is appended to z.
     """
 
     def __init__(self, *, latent_dim: int = 100, channels: int = 1, image_size: int = 32,
-                 width: int = 64) -> None:
+                 width: int = 64, num_classes: int = 0) -> None:
         super().__init__()
         require(channels in (1, 3), f"channels={channels} must be 1 or 3")
         require(latent_dim >= 1 and width >= 1, "latent dim and width must be >= 1")
+        require(num_classes >= 0, f"num_classes={num_classes} must be >= 0")
         base, stages = _layout(image_size)
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
+        self.num_classes = num_classes
         ch = width * 2 ** (stages - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False),
+        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim + num_classes, ch, base, 1, 0,
+                                                      bias=False),
                                    nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(stages - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
@@ -72,8 +96,14 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(_dcgan_init)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))  # (B, C, S, S)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (B, C, S, S) from latents z (B, Z) and, when conditional, labels y (B,);
+        y = None gives :func:`balanced_labels` (the uniform public prior)."""
+        if self.num_classes:
+            if y is None:
+                y = balanced_labels(z.shape[0], self.num_classes, z.device)
+            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)  # (B, Z + K)
+        return self.net(z.view(z.shape[0], -1, 1, 1))  # (B, C, S, S)
 
 
 class Discriminator(nn.Module):
@@ -88,27 +118,49 @@ class Discriminator(nn.Module):
         channels: C, 1 or 3.
         image_size: S, 28, 32 or 64.
         width: channels of the first layer (DCGAN's ``ndf``).
+        num_classes: K > 0 makes it class-conditional (it then needs the labels).
+        conditioning: ``"labelmap"`` (K one-hot channels stacked onto the image) or
+            ``"projection"`` (logit + <embed(y), sum-pooled last features>).
     """
 
-    def __init__(self, *, channels: int = 1, image_size: int = 32, width: int = 64) -> None:
+    def __init__(self, *, channels: int = 1, image_size: int = 32, width: int = 64,
+                 num_classes: int = 0, conditioning: str = "labelmap") -> None:
         super().__init__()
         require(channels in (1, 3), f"channels={channels} must be 1 or 3")
         require(width >= 1, "width must be >= 1")
+        require(num_classes >= 0, f"num_classes={num_classes} must be >= 0")
+        require(conditioning in CONDITIONINGS,
+                f"conditioning={conditioning!r} must be one of {', '.join(CONDITIONINGS)}")
         base, stages = _layout(image_size)
         self.channels, self.image_size = channels, image_size
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1),
+        self.num_classes, self.conditioning = num_classes, conditioning
+        label_maps = num_classes if num_classes and conditioning == "labelmap" else 0
+        layers: list[nn.Module] = [nn.Conv2d(channels + label_maps, width, 4, 2, 1),
                                    nn.LeakyReLU(0.2, inplace=False)]
         ch = width
         for _ in range(stages - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
                        nn.GroupNorm(_groups(ch * 2), ch * 2), nn.LeakyReLU(0.2, inplace=False)]
             ch *= 2
-        layers += [nn.Conv2d(ch, 1, base, 1, 0)]
-        self.net = nn.Sequential(*layers)
+        # the last layer (one logit over the base map) stays in ``net``: checkpoint keys unchanged
+        self.net = nn.Sequential(*layers, nn.Conv2d(ch, 1, base, 1, 0))
+        self.embed = (nn.Embedding(num_classes, ch)
+                      if num_classes and conditioning == "projection" else None)
         self.apply(_dcgan_init)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(x.shape[0])  # (B,)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B,) of images x (B, C, S, S) with, when conditional, their labels y (B,)."""
+        if self.num_classes:
+            require(y is not None, "a class-conditional discriminator needs the labels")
+            assert y is not None
+            if self.embed is None:  # label maps: one-hot channels, constant over the image
+                maps = F.one_hot(y, self.num_classes).to(x.dtype)  # (B, K)
+                x = torch.cat([x, maps[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+        h = self.net[:-1](x)  # (B, ch, base, base)
+        out = self.net[-1](h).view(x.shape[0])  # (B,)
+        if self.embed is not None:
+            out = out + (self.embed(y) * h.sum((2, 3))).sum(1)  # projection term
+        return out
 
 
 def _dcgan_init(m: nn.Module) -> None:
@@ -117,14 +169,18 @@ def _dcgan_init(m: nn.Module) -> None:
         nn.init.normal_(m.weight, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Embedding):
+        nn.init.normal_(m.weight, 0.0, 0.02)
     elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 
 
 def build_models(*, latent_dim: int, channels: int, image_size: int, g_width: int,
-                 d_width: int) -> tuple[Generator, Discriminator]:
-    """A generator and a discriminator that fit together."""
+                 d_width: int, num_classes: int = 0,
+                 conditioning: str = "labelmap") -> tuple[Generator, Discriminator]:
+    """A generator and a discriminator that fit together (class-conditional if K > 0)."""
     return (Generator(latent_dim=latent_dim, channels=channels, image_size=image_size,
-                      width=g_width),
-            Discriminator(channels=channels, image_size=image_size, width=d_width))
+                      width=g_width, num_classes=num_classes),
+            Discriminator(channels=channels, image_size=image_size, width=d_width,
+                          num_classes=num_classes, conditioning=conditioning))

@@ -53,7 +53,8 @@ def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.de
     fit = fit_gan(cfg, bundle.train, device=device, quiet=quiet, checkpoint=run.checkpoint_path,
                   resume=resume, samples_dir=run.file("samples"), on_epoch=run.append_metrics)
     run.write_json(PRIVACY_FILE, fit.report.to_dict())
-    torch.save(fit.generator.state_dict(), run.final_path)  # the publishable weights only
+    # the publishable weights only (the weight average when ema is on)
+    torch.save(fit.generator.state_dict(), run.final_path)
     history = run.read_metrics()
     eps = fit.report.epsilon
     privacy = f"epsilon = {eps:.3g}" if math.isfinite(eps) else "non-private"
@@ -87,6 +88,8 @@ def train_gan(cfg: GANConfig, *, out: str | Path | None = None,
     check_new_run_dir(out, resumable=True)
     if bundle is None:
         bundle = load_dataset(cfg.dataset, cfg.data)
+    if cfg.num_classes is None:
+        cfg = cfg.resolved(bundle.num_classes)
     check_gan_data(cfg, bundle.train)
     run = start_run(COMMAND, out, config=cfg.to_dict(), split=bundle.split_record())
     with running(run, created=True):

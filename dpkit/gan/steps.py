@@ -9,6 +9,10 @@ charges the accountant exactly once, at q = B/N — unlike running two DP steps,
 on fake data, which double-charges privacy (Opacus issue #418). The noisy sum is divided by the
 expected batch size B, so one real example moves the update by at most C/B and the Gaussian
 mechanism's sensitivity is C, as in DP-SGD (Abadi et al. 2016, arXiv:1607.00133).
+
+A class-conditional discriminator takes (x, y): a real record's label goes through the same
+per-example forward and backward as its image, so the clipped per-example gradient covers the
+whole record. Generated images carry labels drawn from the public prior.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 
 from dpkit.engine import PrivateSetup
 
-__all__ = ["DStepStats", "discriminator_step", "generator_step", "real_loss"]
+__all__ = ["DStepStats", "GStepStats", "discriminator_step", "generator_step", "real_loss"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,15 @@ class DStepStats:
     d_real: float  # mean sigmoid(D(real))
     d_fake: float  # mean sigmoid(D(fake))
     real_size: int
+
+
+@dataclass(frozen=True)
+class GStepStats:
+    """Diagnostics of one generator step, computed on generated images only (free of privacy
+    cost: the discriminator is already private, generated images are post-processing)."""
+
+    loss: float
+    fake_accuracy: float  # share of the generated batch the discriminator calls fake (D < 0.5)
 
 
 def real_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -55,7 +68,8 @@ def _stats(out_real: torch.Tensor, out_fake: torch.Tensor, loss_real: torch.Tens
 
 
 def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tensor, *,
-                       clip_fake: bool = True) -> DStepStats:
+                       clip_fake: bool = True, real_labels: torch.Tensor | None = None,
+                       fake_labels: torch.Tensor | None = None) -> DStepStats:
     """One discriminator update on a freshly drawn real batch and a generated batch.
 
     Private update, with per-example clipping ``clip_C(g) = g * min(1, C / ||g||)``:
@@ -71,6 +85,7 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         fake: generated images (B, C, H, W), detached from the generator.
         real: the batch the setup's loader just yielded (b, C, H, W); b may be 0 (Poisson).
         clip_fake: clip the generated examples' gradients per example too (no noise).
+        real_labels, fake_labels: (b,) and (B,) labels for a class-conditional discriminator.
 
     Returns:
         Losses and mean discriminator outputs of this step.
@@ -81,7 +96,7 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
     d, opt = setup.model, setup.optimizer
     opt.zero_grad(set_to_none=True)
     if not setup.private:
-        out_real, out_fake = d(real), d(fake)
+        out_real, out_fake = d(real, real_labels), d(fake, fake_labels)
         loss_real, loss_fake = real_loss(out_real), _fake_loss(out_fake)
         (loss_real + loss_fake).backward()
         opt.step()
@@ -91,7 +106,9 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
     b = real.shape[0]
     fake_grads = None
     if clip_fake:  # one per-example pass over real and generated examples (GroupNorm: no mixing)
-        out = d(torch.cat([real, fake]))  # (b + B,)
+        labels_in = (None if real_labels is None or fake_labels is None
+                     else torch.cat([real_labels, fake_labels]))
+        out = d(torch.cat([real, fake]), labels_in)  # (b + B,)
         out_real, out_fake = out[:b], out[b:]
         labels = torch.cat([torch.ones_like(out_real), torch.zeros_like(out_fake)])
         loss = F.binary_cross_entropy_with_logits(out, labels)  # per-example grads: ∇ℓ_i
@@ -99,14 +116,14 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         loss.backward()  # per-example gradients -> p.grad_sample
     else:
         with setup.hooks_off():  # generated images: plain gradient, no per-example gradients
-            out_fake = d(fake)  # (B,)
+            out_fake = d(fake, fake_labels)  # (B,)
             loss_fake = _fake_loss(out_fake)
             fake_grads = list(torch.autograd.grad(loss_fake, params))
         if b == 0 and setup.config.grad_sample_mode == "functorch":
             out_real, loss_real = real.new_zeros(0), real.new_zeros(())  # vmap needs >= 1 example
             setup.empty_batch_grads()
         else:
-            out_real = d(real)  # (b,)
+            out_real = d(real, real_labels)  # (b,)
             loss_real = real_loss(out_real)
             loss_real.backward()  # per-example gradients -> p.grad_sample
     # clip each example to C, sum, add N(0, σ²C²), divide by B, charge the accountant once;
@@ -116,7 +133,7 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
 
 
 def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
-                   fake: torch.Tensor) -> float:
+                   fake: torch.Tensor, fake_labels: torch.Tensor | None = None) -> GStepStats:
     """One generator update through the discriminator (non-saturating loss, BCE(D(G(z)), 1)).
 
     The discriminator's hooks are off (no per-example gradients), only the generator's
@@ -127,16 +144,17 @@ def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
         g_optimizer: the generator's optimizer.
         fake: generated images G(z) (B, C, H, W), still attached to the generator's graph (it may
             be the batch the discriminator step just saw, detached there, as in DCGAN).
+        fake_labels: (B,) labels the images were generated for (class-conditional).
 
     Returns:
-        The generator loss.
+        The generator loss and the discriminator's accuracy on this generated batch.
     """
     g_params = [p for group in g_optimizer.param_groups for p in group["params"]
                 if p.requires_grad]
     g_optimizer.zero_grad(set_to_none=True)
     try:
         with setup.hooks_off():
-            out = setup.model(fake)  # (B,)
+            out = setup.model(fake, fake_labels)  # (B,)
             loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
             grads = torch.autograd.grad(loss, g_params)
     finally:
@@ -144,4 +162,5 @@ def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
     for p, g in zip(g_params, grads):
         p.grad = g
     g_optimizer.step()
-    return float(loss.detach())
+    return GStepStats(loss=float(loss.detach()),
+                      fake_accuracy=float((out.detach() < 0).float().mean()))

@@ -7,6 +7,7 @@ et al. 2019, arXiv:2001.09700). See :mod:`dpkit.gan.steps` for the one-charge-pe
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -17,16 +18,19 @@ import torch
 from torchvision.utils import save_image
 
 from dpkit.data import DataOptions, ImageTensorDataset
-from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, load_checkpoint,
-                          make_private, save_checkpoint, seed_everything, train_epochs)
+from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, WeightAverage,
+                          load_checkpoint, make_private, save_checkpoint, seed_everything,
+                          train_epochs)
 from dpkit.errors import PrivacyViolation, require
-from dpkit.gan.models import IMAGE_SIZES, Discriminator, Generator, build_models
+from dpkit.gan.models import CONDITIONINGS, IMAGE_SIZES, Discriminator, Generator, build_models
+from dpkit.gan.schedule import SCHEDULES, DStepSchedule
 from dpkit.gan.steps import DStepStats, discriminator_step, generator_step
 
-__all__ = ["GANConfig", "GANFit", "fit_gan", "check_gan_data", "save_grid", "GRID_SIZE",
-           "PRIVATE_RECORD_KEYS"]
+__all__ = ["GANConfig", "GANFit", "fit_gan", "check_gan_data", "save_grid", "grid_labels",
+           "label_count", "GRID_SIZE", "PRIVATE_RECORD_KEYS"]
 
-GRID_SIZE = 64  # images in each epoch's fixed-noise grid (8 x 8)
+GRID_SIZE = 160  # latents of each epoch's fixed-noise grid (8 x 8 unconditional, 10 per class)
+GRID_COLUMNS = 10
 # Per-epoch values computed from the private real batches without noise: NOT covered by ε.
 PRIVATE_RECORD_KEYS = ("d_loss_real", "d_real")
 
@@ -45,9 +49,18 @@ class GANConfig:
         batch_size: expected real batch size B (q = B/N); also the generated batch size.
         lr_d, lr_g: Adam learning rates.
         betas: Adam betas of both optimizers.
-        d_steps: discriminator steps per generator step.
+        d_steps: discriminator steps per generator step (the start value when adaptive).
+        d_steps_schedule: ``"constant"`` or ``"adaptive"`` (see :mod:`dpkit.gan.schedule`).
+        d_steps_threshold, d_steps_grace, d_steps_beta: the adaptive rule's parameters.
         clip_fake: also clip the generated examples' per-example gradients at C (no noise; keeps
             the real and generated halves of the loss balanced). False adds that half unclipped.
+        conditional: class-conditional generator and discriminator; None: when the data has
+            at least two classes (resolved by :meth:`resolved` before training).
+        num_classes: K of a conditional model (set by :meth:`resolved`; 0: unconditional).
+        conditioning: how the discriminator sees the label: ``"labelmap"`` or ``"projection"``.
+        ema: decay of an exponential moving average of the generator's weights (0: off). When
+            on, the averaged generator (post-processing: free) is the one saved in final.pt and
+            used for sampling and evaluation.
         seed: seeds models, sampling, noise and latents.
     """
 
@@ -63,7 +76,15 @@ class GANConfig:
     lr_g: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     d_steps: int = 1
+    d_steps_schedule: str = "constant"
+    d_steps_threshold: float = 0.6
+    d_steps_grace: int = 200
+    d_steps_beta: float = 0.99
     clip_fake: bool = True
+    conditional: bool | None = None
+    num_classes: int | None = None
+    conditioning: str = "labelmap"
+    ema: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -77,7 +98,16 @@ class GANConfig:
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
                 f"betas={tuple(self.betas)} must be two numbers in [0, 1), "
                 f"e.g. betas=(0.5, 0.999)")
-        require(self.d_steps >= 1, f"d_steps={self.d_steps} must be >= 1")
+        require(self.d_steps_schedule in SCHEDULES,
+                f"d_steps_schedule={self.d_steps_schedule!r} must be one of "
+                f"{', '.join(SCHEDULES)}")
+        self.schedule()  # validates d_steps and the adaptive parameters
+        require(self.conditioning in CONDITIONINGS,
+                f"conditioning={self.conditioning!r} must be one of {', '.join(CONDITIONINGS)}")
+        require(0 <= self.ema < 1, f"ema={self.ema} must be in [0, 1) (0: off; e.g. 0.999)")
+        if self.num_classes is not None:
+            require(self.num_classes == 0 or self.num_classes >= 2,
+                    f"num_classes={self.num_classes} must be 0 (unconditional) or >= 2")
         if self.data.image_size is not None:
             require(self.data.image_size in IMAGE_SIZES,
                     f"image_size={self.data.image_size} is not supported by the DCGAN; use one of "
@@ -91,6 +121,27 @@ class GANConfig:
                     f"{self.privacy.max_physical_batch_size}; lower batch_size={self.batch_size} "
                     f"instead")
 
+    def schedule(self) -> DStepSchedule:
+        """A fresh n_D schedule for this configuration."""
+        return DStepSchedule(d_steps=self.d_steps, adaptive=self.d_steps_schedule == "adaptive",
+                             threshold=self.d_steps_threshold, grace=self.d_steps_grace,
+                             beta=self.d_steps_beta)
+
+    def resolved(self, num_classes: int) -> "GANConfig":
+        """This configuration for data with ``num_classes`` classes: ``conditional=None``
+        becomes True when there are at least two, and ``num_classes`` is filled in."""
+        conditional = num_classes >= 2 if self.conditional is None else self.conditional
+        require(not conditional or num_classes >= 2,
+                f"conditional=True needs labelled data with at least two classes (the data has "
+                f"{num_classes}); use conditional=False")
+        return dataclasses.replace(self, conditional=conditional,
+                                   num_classes=num_classes if conditional else 0)
+
+    @property
+    def classes(self) -> int:
+        """K of the models (0: unconditional or not resolved yet)."""
+        return self.num_classes or 0
+
     def to_dict(self) -> dict[str, Any]:
         """The ``config.json`` layout of the run-directory contract."""
         return {
@@ -98,10 +149,14 @@ class GANConfig:
             "data": self.data.to_dict() | {"dataset": self.dataset},
             "privacy": self.privacy.to_dict(),
             "model": {"latent_dim": self.latent_dim, "g_width": self.g_width,
-                      "d_width": self.d_width},
+                      "d_width": self.d_width, "conditional": self.conditional,
+                      "num_classes": self.num_classes, "conditioning": self.conditioning},
             "training": {"epochs": self.epochs, "batch_size": self.batch_size, "lr_d": self.lr_d,
                          "lr_g": self.lr_g, "betas": list(self.betas), "d_steps": self.d_steps,
-                         "clip_fake": self.clip_fake},
+                         "d_steps_schedule": self.d_steps_schedule,
+                         "d_steps_threshold": self.d_steps_threshold,
+                         "d_steps_grace": self.d_steps_grace, "d_steps_beta": self.d_steps_beta,
+                         "clip_fake": self.clip_fake, "ema": self.ema},
             "seed": self.seed,
         }
 
@@ -111,9 +166,10 @@ class GANConfig:
         dataset = data.pop("dataset")
         training = dict(d["training"])
         training["betas"] = tuple(training["betas"])
+        model = {"conditional": False, "num_classes": 0} | d["model"]  # runs before dpkit 0.2
         return cls(dataset=dataset, data=DataOptions.from_dict(data),
                    privacy=PrivacyConfig.from_dict(d["privacy"]), seed=d["seed"],
-                   **d["model"], **training)
+                   **model, **training)
 
 
 @dataclass(frozen=True)
@@ -121,7 +177,8 @@ class GANFit:
     """A trained DP-GAN (no run directory involved).
 
     Attributes:
-        generator: the generator (private by post-processing; training mode as left).
+        generator: the generator to publish and sample from (private by post-processing; the
+            weight average when ``ema`` is on; training mode as left).
         discriminator: the discriminator, unwrapped from Opacus.
         report: the privacy spent by the discriminator's steps.
         history: one record per epoch trained in this call (a resumed fit: all epochs, when the
@@ -141,46 +198,73 @@ def _mean(values: list[float]) -> float:
     return sum(finite) / len(finite) if finite else float("nan")
 
 
-def save_grid(generator: torch.nn.Module, z: torch.Tensor, path: Path) -> None:
-    """An 8-column PNG grid of ``generator(z)`` (eval mode; the mode is restored)."""
+def grid_labels(num_classes: int) -> torch.Tensor | None:
+    """Labels of a conditional grid: one row of 10 images per class (16 classes at most)."""
+    if not num_classes:
+        return None
+    return torch.arange(min(num_classes, 16)).repeat_interleave(GRID_COLUMNS)
+
+
+def save_grid(generator: torch.nn.Module, z: torch.Tensor, path: Path,
+              labels: torch.Tensor | None = None) -> None:
+    """A PNG grid of ``generator(z, labels)`` (eval mode; the mode is restored): 8 columns, or
+    one row per class of a conditional generator (``labels`` from :func:`grid_labels`)."""
     was_training = generator.training
     generator.eval()
     with torch.no_grad():
-        images = generator(z).cpu()  # (64, C, H, W)
+        if labels is None:
+            images = generator(z).cpu()  # (64, C, H, W)
+        else:
+            images = generator(z[:len(labels)], labels.to(z.device)).cpu()  # (10 K, C, H, W)
     generator.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, path, nrow=8, normalize=True, value_range=(-1, 1))
+    save_image(images, path, nrow=8 if labels is None else GRID_COLUMNS, normalize=True,
+               value_range=(-1, 1))
 
 
 class _GANSteps:
     """The DP-GAN's step function for :func:`~dpkit.engine.loop.train_epochs`: one
-    discriminator step per sampled batch, a generator step every ``d_steps`` of them."""
+    discriminator step per sampled batch, a generator step whenever the n_D schedule says so."""
 
     private_keys = PRIVATE_RECORD_KEYS
 
     def __init__(self, setup: PrivateSetup, generator: Generator, g_opt: torch.optim.Optimizer,
-                 cfg: GANConfig, device: torch.device) -> None:
+                 cfg: GANConfig, device: torch.device, schedule: DStepSchedule,
+                 ema: WeightAverage | None) -> None:
         self.setup, self.generator, self.g_opt, self.cfg, self.device = (
             setup, generator, g_opt, cfg, device)
+        self.schedule, self.ema = schedule, ema
         self.stats: list[DStepStats] = []
         self.g_losses: list[float] = []
+        self.fake_accuracy: list[float] = []
 
     def begin_epoch(self, epoch: int) -> None:
         self.generator.train()
-        self.stats, self.g_losses = [], []
+        self.stats, self.g_losses, self.fake_accuracy = [], [], []
 
     def step(self, index: int, real: torch.Tensor, labels: torch.Tensor) -> float:
         cfg = self.cfg
-        g_turn = (index + 1) % cfg.d_steps == 0
+        g_turn = self.schedule.discriminator_step_done()
         z = torch.randn(cfg.batch_size, cfg.latent_dim, device=self.device)  # (B, Z)
+        fake_labels = real_labels = None
+        if cfg.classes:  # labels of generated images: the uniform public prior
+            fake_labels = torch.randint(cfg.classes, (cfg.batch_size,), device=self.device)
+            real_labels = labels
         with torch.set_grad_enabled(g_turn):
-            fake = self.generator(z)  # (B, C, H, W); reused by the generator step, as in DCGAN
-        stats = discriminator_step(self.setup, fake.detach(), real, clip_fake=cfg.clip_fake)
+            # (B, C, H, W); reused by the generator step, as in DCGAN
+            fake = self.generator(z, fake_labels)
+        stats = discriminator_step(self.setup, fake.detach(), real, clip_fake=cfg.clip_fake,
+                                   real_labels=real_labels, fake_labels=fake_labels)
         self.stats.append(stats)
         watched = stats.loss_fake  # the real half is NaN for an empty Poisson batch
         if g_turn:
-            self.g_losses.append(generator_step(self.setup, self.g_opt, fake))
-            watched += self.g_losses[-1]
+            g = generator_step(self.setup, self.g_opt, fake, fake_labels)
+            self.schedule.generator_step_done(g.fake_accuracy)
+            if self.ema is not None:
+                self.ema.update(self.generator)
+            self.g_losses.append(g.loss)
+            self.fake_accuracy.append(g.fake_accuracy)
+            watched += g.loss
         return watched
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
@@ -190,7 +274,9 @@ class _GANSteps:
                 "g_loss": _mean(self.g_losses),
                 "d_real": _mean([s.d_real for s in stats]),
                 "d_fake": _mean([s.d_fake for s in stats]),
-                "d_steps": len(stats), "g_steps": len(self.g_losses)}
+                "d_accuracy_fake": _mean(self.fake_accuracy),
+                "d_steps": len(stats), "g_steps": len(self.g_losses),
+                "d_steps_per_g_step": self.schedule.d_steps}
 
 
 def check_gan_data(cfg: GANConfig, train: ImageTensorDataset) -> None:
@@ -203,6 +289,16 @@ def check_gan_data(cfg: GANConfig, train: ImageTensorDataset) -> None:
     require(1 <= cfg.batch_size <= n, f"batch_size={cfg.batch_size} must be between 1 and the "
                                       f"dataset size {n}; use batch_size={min(n, 64)}")
     cfg.privacy.check_dataset_size(n)
+    if cfg.classes and n:
+        top = int(train.labels.max())
+        require(int(train.labels.min()) >= 0 and top < cfg.classes,
+                f"labels of {cfg.dataset} go up to {top}, beyond num_classes={cfg.classes} of "
+                f"the conditional model")
+
+
+def label_count(train: ImageTensorDataset) -> int:
+    """K = largest label + 1 of a dataset (its class count when every class is present)."""
+    return int(train.labels.max()) + 1 if len(train) else 0
 
 
 def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device | str = "cpu",
@@ -212,13 +308,16 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
     """Train a DCGAN whose discriminator is trained with DP-SGD (see :mod:`dpkit.gan.steps`).
 
     Args:
-        cfg: the run's configuration (``cfg.dataset``/``cfg.data`` are not read here).
-        train: the private training images (N, C, H, W) in [-1, 1]; labels are ignored.
+        cfg: the run's configuration (``cfg.dataset``/``cfg.data`` are not read here); when
+            not :meth:`~GANConfig.resolved` yet, it is resolved with the labels of ``train``.
+        train: the private training images (N, C, H, W) in [-1, 1] and, for a conditional
+            model, their labels (part of each private record).
         device: where to train.
         quiet: no progress bars.
         checkpoint: a file to write a checkpoint to after every epoch.
         resume: continue from ``checkpoint``: the same weights and ε as an uninterrupted fit.
-        samples_dir: write a fixed-noise 8x8 grid ``epoch_NNN.png`` there after every epoch.
+        samples_dir: write a fixed-noise grid ``epoch_NNN.png`` there after every epoch (one row
+            per class when conditional).
         on_epoch: called with each epoch's record (e.g. to append it to metrics.jsonl).
 
     Returns:
@@ -228,13 +327,19 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
         PrivacyViolation: the accountant does not hold exactly one charge per D step.
     """
     device = torch.device(device)
+    if cfg.num_classes is None:
+        cfg = cfg.resolved(label_count(train))
     check_gan_data(cfg, train)
     channels, image_size = train.shape[0], train.shape[-1]
     seed_everything(cfg.seed)
     generator, disc = build_models(latent_dim=cfg.latent_dim, channels=channels,
                                    image_size=image_size, g_width=cfg.g_width,
-                                   d_width=cfg.d_width)
+                                   d_width=cfg.d_width, num_classes=cfg.classes,
+                                   conditioning=cfg.conditioning)
     generator, disc = generator.to(device), disc.to(device)
+    # the weight average (post-processing, free) is the published generator when on
+    ema = WeightAverage(generator, cfg.ema) if cfg.ema else None
+    averaged = copy.deepcopy(generator) if ema is not None else None
     g_opt = torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     setup = make_private(disc, d_opt, train, cfg.privacy, batch_size=cfg.batch_size,
@@ -242,29 +347,43 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
                          seed=cfg.seed)
     fixed_z = torch.randn(GRID_SIZE, cfg.latent_dim,
                           generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
-    models = {"generator": generator, "discriminator": disc}
+    labels = grid_labels(cfg.classes)
+    models: dict[str, torch.nn.Module] = {"generator": generator, "discriminator": disc}
+    if averaged is not None:
+        models["generator_ema"] = averaged
     optimizers = {"generator": g_opt, "discriminator": d_opt}
+    schedule = cfg.schedule()
     start, history = 0, []
     if resume:
         require(checkpoint is not None, "resume needs the checkpoint file to continue from")
         info = load_checkpoint(checkpoint, models=models, optimizers=optimizers,
                                setups={"discriminator": setup})
         start, history = info.epoch, list(info.extra.get("history", []))
+        if "schedule" in info.extra:
+            schedule.load_state_dict(info.extra["schedule"])
+        if ema is not None:
+            ema.load_state_dict(info.extra["ema"])
+
+    def published() -> Generator:
+        return generator if ema is None else ema.copy_to(averaged)
 
     def save(epoch: int, records: list[dict[str, Any]]) -> None:
+        gen = published()
         if samples_dir is not None:
-            save_grid(generator, fixed_z, Path(samples_dir) / f"epoch_{epoch:03d}.png")
+            save_grid(gen, fixed_z, Path(samples_dir) / f"epoch_{epoch:03d}.png", labels)
         if checkpoint is not None:
             save_checkpoint(checkpoint, epoch=epoch, models=models, optimizers=optimizers,
-                            setups={"discriminator": setup}, extra={"history": records})
+                            setups={"discriminator": setup},
+                            extra={"history": records, "schedule": schedule.state_dict(),
+                                   "ema": ema.state_dict() if ema is not None else None})
 
-    history = train_epochs(setup, _GANSteps(setup, generator, g_opt, cfg, device),
+    history = train_epochs(setup, _GANSteps(setup, generator, g_opt, cfg, device, schedule, ema),
                            epochs=cfg.epochs, device=device, start=start, history=history,
                            quiet=quiet, save=save, on_epoch=on_epoch)
     total = cfg.epochs * setup.steps_per_epoch
     report = setup.report()
     if report.private and report.steps != total:
         raise PrivacyViolation(f"accountant holds {report.steps} steps, expected {total}")
-    return GANFit(generator=generator, discriminator=setup.module,
+    return GANFit(generator=published(), discriminator=setup.module,
                   report=dataclasses.replace(report, steps=total), history=tuple(history),
                   noise_reproducible=setup.reproducible_noise)

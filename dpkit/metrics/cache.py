@@ -50,7 +50,8 @@ def _slug(text: str) -> str:
 def cached_reference_features(images: torch.Tensor, extractor: torch.nn.Module, spec: FeatureSpec,
                               *, dataset: str, split: str, cache_dir: str | Path | None = None,
                               use_cache: bool = True, batch_size: int = 256,
-                              device: torch.device | str = "cpu") -> CachedFeatures:
+                              device: torch.device | str = "cpu",
+                              quiet: bool = True) -> CachedFeatures:
     """Features of reference images (uint8 (N, C, H, W)), read from or written to the cache.
 
     Args:
@@ -60,10 +61,11 @@ def cached_reference_features(images: torch.Tensor, extractor: torch.nn.Module, 
         dataset, split: names for the file name.
         cache_dir: cache folder (default :func:`default_cache_dir`).
         use_cache: False computes without reading or writing the cache.
+        quiet: no progress bar while extracting.
     """
     if not use_cache:
         return CachedFeatures(extract_features(extractor, images, batch_size=batch_size,
-                                               device=device), None, False)
+                                               device=device, quiet=quiet), None, False)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = f"{images_identity(images)}-{extractor_identity(extractor)}"
     kind = "inception" if spec.kind == "inception" else "classifier"
@@ -74,7 +76,8 @@ def cached_reference_features(images: torch.Tensor, extractor: torch.nn.Module, 
             return CachedFeatures(entry["features"], path, True)
         except (RuntimeError, KeyError, EOFError):  # corrupt entry: recompute
             pass
-    feats = extract_features(extractor, images, batch_size=batch_size, device=device)
+    feats = extract_features(extractor, images, batch_size=batch_size, device=device,
+                             quiet=quiet)
     root.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save({"features": feats, "dataset": dataset, "split": split, "features_name": spec.name},

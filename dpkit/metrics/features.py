@@ -24,14 +24,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from torch_fidelity import FeatureExtractorBase, FeatureExtractorInceptionV3
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
-from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+from torch_fidelity.utils import create_feature_extractor
 
 from dpkit.classifiers.loading import load_classifier
 from dpkit.data.tensors import to_channels, to_unit_range
+from dpkit.engine.progress import progress
 from dpkit.engine.rundir import CONFIG_FILE
 from dpkit.errors import DPKitError
 
@@ -240,13 +241,24 @@ def extractor_identity(extractor: nn.Module) -> str:
 
 def extract_features(extractor: FeatureExtractorBase, images: torch.Tensor | Dataset, *,
                      batch_size: int = 256, device: torch.device | str = "cpu",
-                     verbose: bool = False) -> torch.Tensor:
-    """Features (N, D) of uint8 images (N, C, H, W), via torch-fidelity's extraction loop."""
+                     quiet: bool = True) -> torch.Tensor:
+    """Features (N, D) of uint8 images (N, C, H, W), batch by batch.
+
+    The loop of torch-fidelity's ``get_featuresdict_from_dataset`` (same loader, same batches,
+    so the same features), with dpkit's progress bar: one step per batch unless ``quiet``.
+    """
     dataset = UInt8Images(images) if isinstance(images, torch.Tensor) else images
     if len(dataset) == 0:
         raise DPKitError("no images to extract features from")
     layer = extractor.get_requested_features_list()[0]
     cuda = torch.device(device).type == "cuda"
-    featuresdict = get_featuresdict_from_dataset(dataset, extractor, batch_size, cuda,
-                                                 save_cpu_ram=True, verbose=verbose)
-    return featuresdict[layer].float()
+    loader = DataLoader(dataset, batch_size=min(batch_size, len(dataset)), drop_last=False,
+                        num_workers=0, pin_memory=cuda)
+    chunks = []
+    with torch.no_grad():
+        for batch in progress(loader, quiet=quiet, desc="features", total=len(loader)):
+            if cuda:
+                batch = batch.cuda(non_blocking=True)
+            features = extractor.convert_features_tuple_to_dict(extractor(batch))
+            chunks.append(features[layer].cpu())  # (b, D)
+    return torch.cat(chunks).float()

@@ -22,11 +22,11 @@ from dpkit.metrics.fid import features_to_statistics, frechet_distance
 from dpkit.metrics.kid import kid_from_features
 from dpkit.metrics.mifid import memorization_distance, mifid
 from dpkit.metrics.prc import precision_recall_from_features
+from dpkit.names import GENERATIVE_METRICS
 
 __all__ = ["GENERATIVE_METRICS", "GenerativeEvalConfig", "GenerativeEvaluation",
            "evaluate_features", "evaluate_images"]
 
-GENERATIVE_METRICS = ("fid", "kid", "prc", "mifid")
 
 
 @dataclass(frozen=True)
@@ -155,15 +155,16 @@ def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
 def evaluate_images(generated: torch.Tensor, reference: torch.Tensor,
                     training: torch.Tensor | None, spec: FeatureSpec, cfg: GenerativeEvalConfig,
                     *, dataset: str = "custom", device: torch.device | str = "cpu",
-                    extractor: torch.nn.Module | None = None) -> GenerativeEvaluation:
+                    extractor: torch.nn.Module | None = None,
+                    quiet: bool = True) -> GenerativeEvaluation:
     """Metrics of generated uint8 images (N, C, H, W) against reference/training uint8 images.
 
     Reference and training features go through the on-disk cache; ``training`` may be None
-    unless MiFID is asked for.
+    unless MiFID is asked for. ``quiet``: no progress bars while extracting features.
     """
     extractor = extractor if extractor is not None else build_extractor(spec, device=device)
     kw = dict(cache_dir=cfg.cache_dir, use_cache=cfg.use_cache, batch_size=cfg.batch_size,
-              device=device)
+              device=device, quiet=quiet)
     ref = cached_reference_features(reference, extractor, spec, dataset=dataset,
                                     split=cfg.reference, **kw).features
     train = None
@@ -172,5 +173,6 @@ def evaluate_images(generated: torch.Tensor, reference: torch.Tensor,
             raise DPKitError("MiFID needs the generator's training images")
         train = ref if training is reference else cached_reference_features(
             training, extractor, spec, dataset=dataset, split="train", **kw).features
-    gen = extract_features(extractor, generated, batch_size=cfg.batch_size, device=device)
+    gen = extract_features(extractor, generated, batch_size=cfg.batch_size, device=device,
+                           quiet=quiet)
     return evaluate_features(gen, ref, train, cfg, features_name=spec.name)

@@ -1,0 +1,72 @@
+"""``dpkit evaluate``, run: each metric family's configuration from the options, then
+:func:`~dpkit.evaluation.evaluate_run`, then the results."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from dpkit.classifiers.evaluate_run import ClassifierEvalConfig
+from dpkit.commands.runners import emit
+from dpkit.engine import resolve_device
+from dpkit.evaluation.downstream import DownstreamConfig
+from dpkit.evaluation import (GenerativeRunConfig, MetricFamily, evaluate_run, get, names,
+                              register_builtin_metrics)
+from dpkit.metrics import GenerativeEvalConfig
+
+__all__ = ["run", "get_metric", "metric_names"]
+
+register_builtin_metrics()
+
+
+def get_metric(name: str) -> MetricFamily:
+    """The registered family that computes ``name``."""
+    return get(name)
+
+
+def metric_names() -> list[str]:
+    return names()
+
+
+def _float_list(text: str, name: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers",
+                                 param_hint=name) from None
+
+
+def _configs(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...]], Any]]:
+    """Each family's configuration from the command's options (flags -> fields)."""
+    def classifier(metrics: tuple[str, ...]) -> ClassifierEvalConfig:
+        return ClassifierEvalConfig(
+            metrics=metrics, split=o["split"], max_examples=o["max_examples"],
+            pgd_eps=_float_list(o["pgd_eps"], "--pgd-eps"), pgd_steps=o["pgd_steps"],
+            pgd_alpha=o["pgd_alpha"], restarts=o["restarts"], sigma=o["sigma"], n0=o["n0"],
+            n=o["n_samples"], alpha=o["alpha"], seed=seed)
+
+    def generative(metrics: tuple[str, ...]) -> GenerativeRunConfig:
+        cfg = GenerativeEvalConfig(metrics=metrics, num_samples=o["num_samples"],
+                                   reference=o["reference"],
+                                   mifid_threshold=o["mifid_threshold"], seed=seed,
+                                   batch_size=o["batch_size"], cache_dir=o["cache_dir"],
+                                   use_cache=not o["no_cache"])
+        return GenerativeRunConfig(cfg, features=o["features"],
+                                   inception_weights=o["inception_weights"])
+
+    def downstream(metrics: tuple[str, ...]) -> DownstreamConfig:
+        return DownstreamConfig(num_samples=o["num_samples"], epochs=o["downstream_epochs"],
+                                seed=seed)
+
+    return {"classifier": classifier, "generative": generative, "downstream": downstream}
+
+
+def run(*, run_dir: str, metrics: list[str], seed: int, device: str, quiet: bool, as_json: bool,
+        options: dict[str, Any]) -> None:
+    results = evaluate_run(run_dir, metrics, configs=_configs(options, seed),
+                           device=resolve_device(device), quiet=quiet or as_json)
+    merged: dict[str, Any] = {}
+    for r in results:
+        merged |= r.to_dict()
+    emit(merged, as_json=as_json, text=lambda: "\n".join(r.summary() for r in results))

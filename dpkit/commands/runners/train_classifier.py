@@ -1,0 +1,78 @@
+"""``dpkit train-classifier``, run: build the classifier's configuration, train (or resume) it and
+print the result."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+from dpkit.classifiers import (ClassifierConfig, ModelConfig, PGDConfig, TrainResult,
+                               resume_classifier, train_classifier)
+from dpkit.commands.flags import to_cli
+from dpkit.commands.options import fmt_eps, parse_int_list, privacy_notes
+from dpkit.commands.runners import emit, privacy_config_from
+from dpkit.data import DataOptions
+from dpkit.engine import INVALID_EPSILON, resolve_device
+
+__all__ = ["run"]
+
+
+def _text(r: TrainResult) -> str:
+    privacy = (f"epsilon = {fmt_eps(r.epsilon)} at delta = {r.delta:g} (noise multiplier "
+               f"{r.noise_multiplier:.4g})" if math.isfinite(r.epsilon)
+               else "non-private (epsilon = inf)")
+    if not r.epsilon_valid:
+        privacy += f" [{INVALID_EPSILON}]"
+    lines = [f"run directory: {r.run_dir}",
+             f"trained {r.epochs} epochs on {r.train_size} examples; {privacy}"]
+    if r.test_accuracy is not None:
+        lines.append(f"test accuracy: {r.test_accuracy:.4f}")
+    if r.robust_accuracy is not None:
+        lines.append(f"robust accuracy (PGD, test): {r.robust_accuracy:.4f}")
+    lines += [f"note: {to_cli(n)}" for n in r.notes]
+    lines += privacy_notes(noise_reproducible=r.noise_reproducible)
+    return "\n".join(lines)
+
+
+def _pgd_from(kw: dict[str, Any]) -> PGDConfig | None:
+    on, eps, alpha, steps = kw.pop("pgd"), kw.pop("pgd_eps"), kw.pop("pgd_alpha"), kw.pop("pgd_steps")
+    if not on:
+        return None
+    return PGDConfig(eps=eps, steps=steps, alpha=alpha, random_start=steps > 1)
+
+
+def run(kw: dict[str, Any]) -> None:
+    """Train (or with ``resume_dir``, resume) a classifier from the command's options ``kw``."""
+    device = resolve_device(kw.pop("device"))
+    as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
+    if kw["resume_dir"] is not None:
+        result = resume_classifier(kw["resume_dir"], device=device, quiet=quiet)
+        emit(result, as_json=as_json, text=lambda: _text(result))
+        return
+    privacy = privacy_config_from(kw)
+    hidden = parse_int_list(kw.pop("hidden"), name="--hidden") or ()
+    model = ModelConfig(arch=kw.pop("arch"), norm=kw.pop("norm"),
+                        weight_standardization=kw.pop("weight_standardization"),
+                        bias=not kw.pop("no_bias"), hidden=hidden, width=kw.pop("width"),
+                        init_scale=kw.pop("init_scale"))
+    if kw["public_data"] is not None and model.norm != "public-bn":
+        raise click.UsageError("--public-data is only used by --norm public-bn; add --norm "
+                               "public-bn or drop --public-data")
+    data = DataOptions(data_root=kw.pop("data_root"), download=kw.pop("download"),
+                       image_size=kw.pop("image_size"), grayscale=kw.pop("grayscale"),
+                       subset=kw.pop("subset"),
+                       classes=parse_int_list(kw.pop("classes"), name="--classes"),
+                       public=kw.pop("public_data"), public_size=kw.pop("public_size"),
+                       seed=kw["seed"])
+    cfg = ClassifierConfig(model=model, privacy=privacy, optimizer=kw.pop("optimizer"),
+                           lr=kw.pop("lr"), momentum=kw.pop("momentum"), epochs=kw.pop("epochs"),
+                           batch_size=kw.pop("batch_size"), pgd=_pgd_from(kw),
+                           adv_fraction=kw.pop("adv_fraction"),
+                           noise_augment=kw.pop("noise_augment"), ema=kw.pop("ema"),
+                           eval_every=kw.pop("eval_every"),
+                           seed=kw.pop("seed"))
+    result = train_classifier(cfg, dataset=kw.pop("dataset"), data=data, out=kw.pop("out"),
+                              device=device, quiet=quiet)
+    emit(result, as_json=as_json, text=lambda: _text(result))

@@ -1,0 +1,53 @@
+"""The names a user chooses from (accountants, devices, models, datasets, metrics, attacks), with no
+dependency: the command line declares its options from this module without importing torch, so
+``dpkit <command> --help`` stays fast.
+
+One source for each list: the library validates against the tuple it imports from here
+(``dpkit.engine.ACCOUNTANTS is dpkit.names.ACCOUNTANTS``). Where a list is built by a registry
+instead (datasets, metrics) or lives in a package this module may not reach into, the tuple here
+is what the command line shows, and ``tests/test_cli_startup.py`` checks it against the library.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "ARCHITECTURES",
+           "NORMS", "OPTIMIZERS", "DATASETS", "CLASSIFIER_METRICS", "GENERATIVE_METRICS",
+           "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
+           "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
+           "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS"]
+
+# engine: accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps (the only
+# ones allowed to calibrate σ or report a training run's ε) ...
+ACCOUNTANTS = ("rdp", "prv")
+# ... and also GDP's central-limit approximation, shown by the privacy calculator only: it can
+# underestimate ε (N = 1500, B = 64, 15 epochs: σ calibrated to GDP ε = 8 has PRV ε 9.28).
+ALL_ACCOUNTANTS = ("rdp", "prv", "gdp")
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
+DEVICES = ("auto", "cpu", "cuda")
+
+# classifiers
+ARCHITECTURES = ("cnn", "mlp", "resnet")
+NORMS = ("none", "group", "public-bn")
+OPTIMIZERS = ("sgd", "adam", "adagrad")
+
+# data: dpkit's own datasets, in registration order (``data.builtin.BUILTIN_SOURCES``)
+DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "fer2013", "celeba",
+            "imagefolder")
+
+# metrics of ``dpkit evaluate`` per family, in the order dpkit.evaluation registers them
+CLASSIFIER_METRICS = ("accuracy", "robust-accuracy", "certified")  # train-classifier runs
+GENERATIVE_METRICS = ("fid", "kid", "prc", "mifid")  # train-gan runs ...
+DOWNSTREAM_METRICS = ("downstream",)  # ... and a classifier trained on their samples
+GAN_METRICS = GENERATIVE_METRICS + DOWNSTREAM_METRICS
+METRICS = CLASSIFIER_METRICS + GAN_METRICS
+
+# gan
+SAMPLE_FORMATS = ("png", "npz")
+CONDITIONINGS = ("labelmap", "projection")  # how a conditional discriminator sees the label
+D_STEPS_SCHEDULES = ("constant", "adaptive")  # discriminator steps per generator step
+
+# attacks
+CLASSIFIER_METHODS = ("loss", "lira")
+GAN_METHODS = ("discriminator", "gan-leaks", "gan-leaks-latent")
+MEMBERSHIP_METHODS = CLASSIFIER_METHODS + GAN_METHODS
+RECONSTRUCTION_METHODS = ("kkt", "gradient-inversion")
