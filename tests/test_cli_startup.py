@@ -113,15 +113,22 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 def test_train_gan_defaults_are_gan_config_defaults():
     """train-gan writes GANConfig's defaults out (no torch for --help); they must not drift."""
     from dpkit.commands import train_gan
-    from dpkit.gan import GANConfig
+    from dpkit.gan import RECIPE_FIELDS, GANConfig
 
     options = _options(train_gan.train_gan_command)
     cfg = GANConfig()
-    for field in ("latent_dim", "g_width", "d_width", "batch_size", "lr_d", "lr_g", "d_steps",
-                  "clip_fake", "seed"):
+    for field in ("latent_dim", "g_width", "d_width", "lr_d", "lr_g", "clip_fake", "seed",
+                  "d_steps_schedule", "d_steps_threshold", "d_steps_grace", "d_steps_beta",
+                  "conditional", "conditioning"):
         assert options[field].default == getattr(cfg, field), field
     assert tuple(float(b) for b in options["betas"].default.split(",")) == cfg.betas
     assert options["dataset"].default == cfg.dataset
-    assert options["image_size"].default == cfg.data.image_size
-    assert train_gan._EPOCHS == cfg.epochs
-    assert re.search(rf"\[default: {cfg.epochs}\]", options["epochs"].help)
+    # left out (None): the dataset's recipe, else GANConfig's default, shown in the help
+    shown = {"epochs": train_gan._EPOCHS, "batch_size": train_gan._BATCH,
+             "d_steps": train_gan._D_STEPS, "ema": train_gan._EMA}
+    for field, value in shown.items():
+        assert options[field].default is None and value == getattr(cfg, field), field
+        assert re.search(rf"\[default: {value};", options[field].help), field
+    assert options["image_size"].default is None
+    assert train_gan._IMAGE_SIZE == cfg.data.image_size
+    assert set(RECIPE_FIELDS) == set(shown) | {"image_size"}

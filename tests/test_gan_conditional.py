@@ -13,8 +13,8 @@ from dpkit.engine import PrivacyConfig, load_weights, make_private, open_run_dir
 from dpkit.errors import DPKitError
 from dpkit.evaluation.downstream import (DownstreamConfig, downstream_accuracy,
                                          evaluate_downstream_run)
-from dpkit.gan import (D_STEPS_LADDER, DStepSchedule, GANConfig, build_models, fit_gan, load_gan,
-                       resume_gan, train_gan)
+from dpkit.gan import (D_STEPS_LADDER, GAN_RECIPES, DStepSchedule, GANConfig, build_models,
+                       fit_gan, gan_recipe_config, load_gan, resume_gan, train_gan)
 from dpkit.gan.sampling import sample_run
 from tiny_gan import tiny_gan_config
 
@@ -221,3 +221,31 @@ def test_downstream_refuses_an_unconditional_run(tmp_path, bundle):
     with pytest.raises(DPKitError, match="unconditional"):
         evaluate_downstream_run(tmp_path / "u", DownstreamConfig(num_samples=20))
     assert not open_run_dir(tmp_path / "u").file("evaluation-downstream.json").exists()
+
+
+def _cli_config(*args: str) -> GANConfig:
+    """The GANConfig ``dpkit train-gan ARGS`` would train (options parsed, nothing run)."""
+    from dpkit.commands.runners.train_gan import _config
+    from dpkit.commands.train_gan import train_gan_command
+
+    ctx = train_gan_command.make_context("train-gan", list(args))
+    return _config(dict(ctx.params))
+
+
+def test_train_gan_defaults_come_from_the_dataset_recipe():
+    fm = _cli_config("--dataset", "fashion-mnist", "--epsilon", "10")
+    recipe = GAN_RECIPES["fashion-mnist"]
+    assert fm.data.image_size == recipe["image_size"] == 28
+    assert (fm.batch_size, fm.epochs, fm.ema, fm.d_steps) == (
+        recipe["batch_size"], recipe["epochs"], recipe["ema"], recipe["d_steps"])
+    assert fm.privacy.target_epsilon == 10 and fm.conditional is None  # resolved from the data
+    mine = _cli_config("--dataset", "fashion-mnist", "--no-dp", "--batch-size", "256",
+                       "--ema", "0", "--image-size", "32", "--epochs", "3")
+    assert (mine.batch_size, mine.ema, mine.data.image_size, mine.epochs) == (256, 0.0, 32, 3)
+    assert mine.d_steps == recipe["d_steps"]
+    digits = _cli_config("--dataset", "digits", "--no-dp")
+    defaults = GANConfig()
+    assert (digits.batch_size, digits.epochs, digits.ema, digits.d_steps,
+            digits.data.image_size) == (defaults.batch_size, defaults.epochs, defaults.ema,
+                                        defaults.d_steps, defaults.data.image_size)
+    assert gan_recipe_config(defaults, set()) == defaults  # digits: no recipe

@@ -63,7 +63,9 @@ def privacy_options(f: F) -> F:
     return f
 
 
-def data_options(*, default_dataset: str = "digits", default_image_size: int | None = None) -> Callable[[F], F]:
+def data_options(*, default_dataset: str = "digits", default_image_size: int | None = None,
+                 image_size_help: str = "Resize images to this size (default: native)."
+                 ) -> Callable[[F], F]:
     """--dataset, --data-root, --download, --image-size, --grayscale/--rgb, --subset, --classes."""
 
     def deco(f: F) -> F:
@@ -74,7 +76,7 @@ def data_options(*, default_dataset: str = "digits", default_image_size: int | N
                          help="Folder holding the dataset files (or to download into)."),
             click.option("--download", is_flag=True, help="Download a missing dataset."),
             click.option("--image-size", type=int, default=default_image_size,
-                         show_default=True, help="Resize images to this size (default: native)."),
+                         show_default=default_image_size is not None, help=image_size_help),
             click.option("--grayscale/--rgb", default=None,
                          help="Convert to 1 or 3 channels (default: native)."),
             click.option("--subset", type=int, default=None,

@@ -15,12 +15,17 @@ from dpkit.names import CONDITIONINGS, D_STEPS_SCHEDULES
 __all__ = ["train_gan_command"]
 
 # The options' defaults are dpkit.gan.GANConfig's, written out so that --help needs no torch;
-# tests/test_cli_startup.py checks each of them (and this one, shown for --epochs) against it.
-_EPOCHS = 30
+# tests/test_cli_startup.py checks each of them against it. Options shown with
+# "[default: X; RECIPE]" default to None: left out, they come from the dataset's recipe
+# (dpkit.gan.recipes: Fashion-MNIST, MNIST, KMNIST), else from GANConfig.
+_EPOCHS, _BATCH, _IMAGE_SIZE, _D_STEPS, _EMA = 30, 64, 32, 1, 0.0
+_RECIPE = "fashion-mnist/mnist/kmnist: their recipe"
 
 
 @click.command("train-gan")
-@data_options(default_image_size=32)
+@data_options(default_image_size=None,
+              image_size_help=f"Resize images to this size [default: {_IMAGE_SIZE}; "
+                              f"fashion-mnist/mnist/kmnist: 28].")
 @click.option("--channels", type=click.Choice(["auto", "1", "3"]), default="auto",
               show_default=True, help="Image channels (auto: the dataset's own).")
 @click.option("--latent-dim", type=int, default=100, show_default=True, help="Latent size Z.")
@@ -29,15 +34,17 @@ _EPOCHS = 30
 @click.option("--d-width", type=int, default=32, show_default=True,
               help="Discriminator width (ndf).")
 @click.option("--epochs", type=int, default=None,
-              help=f"Epochs of discriminator steps [default: {_EPOCHS}].")
-@click.option("--batch-size", type=int, default=64, show_default=True,
-              help="Expected real batch size B (q = B/N); also the generated batch size.")
+              help=f"Epochs of discriminator steps [default: {_EPOCHS}; {_RECIPE}].")
+@click.option("--batch-size", type=int, default=None,
+              help=f"Expected real batch size B (q = B/N); also the generated batch size "
+                   f"[default: {_BATCH}; {_RECIPE}].")
 @click.option("--lr-d", type=float, default=2e-4, show_default=True, help="Discriminator Adam lr.")
 @click.option("--lr-g", type=float, default=2e-4, show_default=True, help="Generator Adam lr.")
 @click.option("--betas", default="0.5,0.999", show_default=True, help="Adam betas of both.")
-@click.option("--d-steps", type=int, default=1, show_default=True,
-              help="Discriminator steps per generator step (the start value when adaptive: "
-                   "1, 2, 5, 10, 20, 50, ...). Each draws its own Poisson batch and is charged.")
+@click.option("--d-steps", type=int, default=None,
+              help=f"Discriminator steps per generator step (the start value when adaptive: "
+                   f"1, 2, 5, 10, 20, 50, ...). Each draws its own Poisson batch and is charged "
+                   f"[default: {_D_STEPS}; {_RECIPE}].")
 @click.option("--d-steps-schedule", type=click.Choice(D_STEPS_SCHEDULES), default="constant",
               show_default=True,
               help="adaptive: raise --d-steps along 1, 2, 5, 10, 20, 50, ... whenever the "
@@ -59,10 +66,10 @@ _EPOCHS = 30
               show_default=True,
               help="How the discriminator sees the label: one-hot label maps stacked on the "
                    "image, or a projection term.")
-@click.option("--ema", type=float, default=0.0, show_default=True,
-              help="Decay of a moving average of the generator's weights (e.g. 0.999; 0: off); "
-                   "the average is what final.pt, sample and evaluate use. Free of privacy "
-                   "cost (post-processing).")
+@click.option("--ema", type=float, default=None,
+              help=f"Decay of a moving average of the generator's weights (e.g. 0.999; 0: off); "
+                   f"the average is what final.pt, sample and evaluate use. Free of privacy "
+                   f"cost (post-processing) [default: {_EMA}; {_RECIPE}].")
 @click.option("--clip-fake/--no-clip-fake", default=True, show_default=True,
               help="Clip generated examples' gradients at C too (no noise), so the real and "
                    "generated halves of the discriminator loss stay balanced.")

@@ -10,7 +10,8 @@ from dpkit.commands.runners import emit, privacy_config_from
 from dpkit.data import DataOptions
 from dpkit.engine import resolve_device
 from dpkit.errors import DPKitError
-from dpkit.gan import GANConfig, GANResult, resume_gan, train_gan
+from dpkit.gan import (RECIPE_FIELDS, GANConfig, GANResult, gan_recipe_config, resume_gan,
+                       train_gan)
 
 __all__ = ["run"]
 
@@ -38,19 +39,27 @@ def _grayscale(channels: str, grayscale: bool | None) -> bool | None:
 def _config(kw: dict[str, Any]) -> GANConfig:
     privacy = privacy_config_from(kw)
     data = DataOptions(data_root=kw["data_root"], download=kw["download"],
-                       image_size=kw["image_size"],
+                       image_size=kw["image_size"] if kw["image_size"] is not None
+                       else GANConfig().data.image_size,
                        grayscale=_grayscale(kw["channels"], kw["grayscale"]), subset=kw["subset"],
                        classes=parse_int_list(kw["classes"], name="--classes"), seed=kw["seed"])
-    return GANConfig(dataset=kw["dataset"], data=data, privacy=privacy,
+    cfg = GANConfig(dataset=kw["dataset"], data=data, privacy=privacy,
                      latent_dim=kw["latent_dim"], g_width=kw["g_width"], d_width=kw["d_width"],
-                     epochs=kw["epochs"] if kw["epochs"] is not None else GANConfig.epochs,
-                     batch_size=kw["batch_size"], lr_d=kw["lr_d"], lr_g=kw["lr_g"],
-                     betas=_betas(kw["betas"]), d_steps=kw["d_steps"],
+                     epochs=_given(kw, "epochs"), batch_size=_given(kw, "batch_size"),
+                     lr_d=kw["lr_d"], lr_g=kw["lr_g"],
+                     betas=_betas(kw["betas"]), d_steps=_given(kw, "d_steps"),
                      d_steps_schedule=kw["d_steps_schedule"],
                      d_steps_threshold=kw["d_steps_threshold"],
                      d_steps_grace=kw["d_steps_grace"], d_steps_beta=kw["d_steps_beta"],
                      conditional=kw["conditional"], conditioning=kw["conditioning"],
-                     ema=kw["ema"], clip_fake=kw["clip_fake"], seed=kw["seed"])
+                     ema=_given(kw, "ema"), clip_fake=kw["clip_fake"], seed=kw["seed"])
+    # what the user left out comes from the dataset's recipe (else GANConfig's defaults)
+    return gan_recipe_config(cfg, {f for f in RECIPE_FIELDS if kw[f] is not None})
+
+
+def _given(kw: dict[str, Any], name: str) -> Any:
+    """The option's value, or GANConfig's default when it was left out (None)."""
+    return kw[name] if kw[name] is not None else getattr(GANConfig, name)
 
 
 def _text(result: GANResult) -> str:
