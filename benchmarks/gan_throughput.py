@@ -24,7 +24,7 @@ from dpkit.data import DataOptions, load_dataset
 from dpkit.engine import PrivacyConfig, make_private, resolve_device, seed_everything
 from dpkit.gan import build_models, discriminator_step
 
-MODES = ("non-private", "hooks", "functorch")
+MODES = ("non-private", "hooks", "functorch", "ghost")
 
 
 def _setup(mode: str, train, args, device):

@@ -84,7 +84,8 @@ def check_gan_noise_scale(mode: str = "hooks", clip_fake: bool = True) -> None:
         d = Discriminator(channels=1, image_size=28, width=8)
         setup = make_private(d, torch.optim.SGD(d.parameters(), lr=1.0), data,
                              PrivacyConfig(noise_multiplier=noise, max_grad_norm=c, delta=1e-3,
-                                           grad_sample_mode=mode), batch_size=b, epochs=1)
+                                           grad_sample_mode=mode), batch_size=b, epochs=1,
+                             criterion=torch.nn.BCEWithLogitsLoss())
         before = _flat(setup.module.parameters())
         setup._batch_sampler.drawn += 1
         discriminator_step(setup, fake, real, clip_fake=clip_fake)

@@ -48,7 +48,7 @@ BAD = [  # (extra arguments, privacy arguments, expected text)
     (["--betas", "0.5"], SIGMA, "--betas"),
     (["--betas", "0.5,2"], SIGMA, "--betas"),
     (["--image-size", "48"], SIGMA, "--image-size 28, 32, 64"),
-    (["--grad-sample-mode", "ghost"], SIGMA, "ghost"),
+    (["--grad-sample-mode", "ghost", "--no-clip-fake"], SIGMA, "ghost"),
     (["--no-dp"], ["--epsilon", "3"], "--no-dp"),
     ([], [], "exactly one"),
     (["--channels", "1", "--rgb"], SIGMA, "--channels"),

@@ -108,7 +108,8 @@ def test_config_rejects_bad_values():
     with pytest.raises(DPKitError, match="betas"):
         _config(betas=(0.5, 1.5))
     with pytest.raises(DPKitError, match="ghost"):
-        _config(privacy=PrivacyConfig(noise_multiplier=1.0, grad_sample_mode="ghost"))
+        _config(privacy=PrivacyConfig(noise_multiplier=1.0, grad_sample_mode="ghost"),
+                clip_fake=False)
     with pytest.raises(DPKitError, match="physical"):
         _config(privacy=PrivacyConfig(noise_multiplier=1.0, max_physical_batch_size=8))
 

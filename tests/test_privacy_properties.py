@@ -14,7 +14,8 @@ def test_engine_noise_std_is_sigma_c_over_b_in_every_mode(mode):
 
 
 @pytest.mark.parametrize("mode,clip_fake", [("hooks", True), ("hooks", False),
-                                            ("functorch", True), ("functorch", False)])
+                                            ("functorch", True), ("functorch", False),
+                                            ("ghost", True)])
 def test_gan_discriminator_step_adds_noise_sigma_c_over_b(mode, clip_fake):
     checks.check_gan_noise_scale(mode, clip_fake)
 

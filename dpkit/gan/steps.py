@@ -111,9 +111,14 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         out = d(torch.cat([real, fake]), labels_in)  # (b + B,)
         out_real, out_fake = out[:b], out[b:]
         labels = torch.cat([torch.ones_like(out_real), torch.zeros_like(out_fake)])
-        loss = F.binary_cross_entropy_with_logits(out, labels)  # per-example grads: ∇ℓ_i
         loss_real, loss_fake = real_loss(out_real), _fake_loss(out_fake)
-        loss.backward()  # per-example gradients -> p.grad_sample
+        if setup.config.grad_sample_mode == "ghost":
+            # Opacus's two-pass ghost loss: per-example norms from the first backward, then
+            # p.grad = Σ_i clip_C(∇ℓ_i) over real and generated examples from the second
+            setup.criterion(out, labels).backward()
+        else:
+            loss = F.binary_cross_entropy_with_logits(out, labels)  # per-example grads: ∇ℓ_i
+            loss.backward()  # per-example gradients -> p.grad_sample
     else:
         with setup.hooks_off():  # generated images: plain gradient, no per-example gradients
             out_fake = d(fake, fake_labels)  # (B,)

@@ -113,9 +113,10 @@ class GANConfig:
                     f"image_size={self.data.image_size} is not supported by the DCGAN; use one of "
                     f"image_size={', '.join(map(str, IMAGE_SIZES))}")
         if self.privacy.enabled:
-            require(self.privacy.grad_sample_mode != "ghost",
-                    "the DP-GAN does not support grad_sample_mode='ghost' (the real and "
-                    "generated terms need separate gradients); use 'hooks' or 'functorch'")
+            require(self.privacy.grad_sample_mode != "ghost" or self.clip_fake,
+                    "grad_sample_mode='ghost' needs clip_fake=True (ghost clipping clips every "
+                    "example of the loss; an unclipped generated half needs separate "
+                    "gradients); use grad_sample_mode='hooks'")
             require(self.privacy.max_physical_batch_size is None,
                     f"the DP-GAN does not support max_physical_batch_size="
                     f"{self.privacy.max_physical_batch_size}; lower batch_size={self.batch_size} "
