@@ -36,7 +36,7 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "fer2013", 
 
 # metrics of ``dpkit evaluate`` per family, in the order dpkit.evaluation registers them
 CLASSIFIER_METRICS = ("accuracy", "robust-accuracy", "certified")  # train-classifier runs
-GENERATIVE_METRICS = ("fid", "kid", "prc", "mifid")  # train-gan runs ...
+GENERATIVE_METRICS = ("fid", "kid", "prc", "mifid", "ct", "authenticity")  # train-gan runs ...
 DOWNSTREAM_METRICS = ("downstream",)  # ... and a classifier trained on their samples
 GAN_METRICS = GENERATIVE_METRICS + DOWNSTREAM_METRICS
 METRICS = CLASSIFIER_METRICS + GAN_METRICS

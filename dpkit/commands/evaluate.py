@@ -69,11 +69,14 @@ def _options(f: F) -> F:
         click.option("--num-samples", type=int, default=10000, show_default=True,
                      help="Generated samples to evaluate."),
         click.option("--reference", type=click.Choice(["train", "test"]), default="train",
-                     show_default=True, help="Split FID/KID/PRC compare against (MiFID's "
-                                             "memorization term always uses the training set)."),
+                     show_default=True, help="Split FID/KID/PRC compare against (MiFID, ct "
+                                             "and authenticity always use the training set)."),
         click.option("--mifid-threshold", type=float, default=0.1, show_default=True,
                      help="MiFID's eps: memorization distances below it count (0.1 is "
                           "calibrated for Inception features)."),
+        click.option("--ct-cells", type=int, default=5, show_default=True,
+                     help="ct: k-means cells of the data-copying test (fewer if a cell holds "
+                          "no held-out image)."),
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
                      help="Reference-feature cache (default ~/.cache/dpkit/features)."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
@@ -107,6 +110,7 @@ def evaluate(run: str, metric: str, seed: int, device: str, quiet: bool, as_json
     dpkit evaluate RUN --metric robust-accuracy --pgd-eps 0.05,0.1,0.2   (a curve)
     dpkit evaluate RUN --metric certified --sigma 0.25 --n 1000 --alpha 0.001
     dpkit evaluate GAN_RUN --metric fid,kid,prc,mifid --features classifier:CLASSIFIER_RUN
+    dpkit evaluate GAN_RUN --metric mifid,ct,authenticity --features classifier:CLASSIFIER_RUN
     """
     metrics = [m.strip() for m in metric.split(",") if m.strip()]
     if not metrics:

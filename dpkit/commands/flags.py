@@ -100,6 +100,7 @@ FIELD_FLAGS: dict[str, str] = {
     "downstream.epochs": "--downstream-epochs",
     "reference": "--reference",
     "mifid_threshold": "--mifid-threshold",
+    "ct_cells": "--ct-cells",
     # sample
     "fmt": "--format",
     # attack membership / reconstruct

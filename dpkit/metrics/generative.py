@@ -1,32 +1,39 @@
-"""Evaluate a generator: FID, KID, precision/recall and MiFID on one set of features.
+"""Evaluate a generator: FID, KID, precision/recall, MiFID, C_T and authenticity on one set of
+features.
 
 Pipeline: generated uint8 images and the reference split's images -> features (torch-fidelity
-extractor; reference features cached) -> each metric's ``*_from_features``. MiFID's memorization
-term always compares against the generator's own *training* set; FID/KID/PRC compare against
-``reference`` (``train`` or ``test``).
+extractor; reference features cached) -> each metric's ``*_from_features``. The memorization
+measures (MiFID, the data-copying test C_T, authenticity) always compare against the generator's
+own *training* set, and C_T and the per-sample nearest neighbours also against *held-out* real
+images; FID/KID/PRC compare against ``reference`` (``train`` or ``test``).
 """
 
 from __future__ import annotations
 
 import math
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 
 from dpkit.errors import DPKitError
+from dpkit.metrics.authenticity import authenticity
 from dpkit.metrics.cache import cached_reference_features
+from dpkit.metrics.data_copying import data_copying_test
 from dpkit.metrics.features import FeatureSpec, build_extractor, extract_features
 from dpkit.metrics.fid import features_to_statistics, frechet_distance
 from dpkit.metrics.kid import kid_from_features
+from dpkit.metrics.memorization import NearestNeighbours, nearest_neighbours
 from dpkit.metrics.mifid import memorization_distance, mifid
 from dpkit.metrics.prc import precision_recall_from_features
 from dpkit.names import GENERATIVE_METRICS
 
-__all__ = ["GENERATIVE_METRICS", "GenerativeEvalConfig", "GenerativeEvaluation",
-           "evaluate_features", "evaluate_images"]
+__all__ = ["GENERATIVE_METRICS", "MEMORIZATION_METRICS", "GenerativeEvalConfig",
+           "GenerativeEvaluation", "evaluate_features", "evaluate_images"]
 
+# metrics that compare with the generator's training set (and report per-sample neighbours)
+MEMORIZATION_METRICS = ("mifid", "ct", "authenticity")
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,12 @@ class GenerativeEvalConfig:
     """What to compute and how.
 
     Attributes:
-        metrics: subset of ``("fid", "kid", "prc", "mifid")``.
+        metrics: subset of ``GENERATIVE_METRICS`` (fid, kid, prc, mifid, ct, authenticity).
         num_samples: generated samples (the reference split is used whole).
         reference: split FID/KID/PRC compare against: ``"train"`` or ``"test"``.
         mifid_threshold: eps of MiFID's thresholded memorization distance.
-        seed: seed of the generated samples (and of KID's subsets).
+        ct_cells: k of the data-copying test's k-means cells.
+        seed: seed of the generated samples (and of KID's subsets and C_T's k-means).
         batch_size: feature-extraction and generation batch size.
         kid_subsets, kid_subset_size: KID's random subsets (size capped at the set sizes).
         prc_neighborhood: k of the k-NN balls for precision/recall.
@@ -50,6 +58,7 @@ class GenerativeEvalConfig:
     num_samples: int = 10000
     reference: str = "train"
     mifid_threshold: float = 0.1
+    ct_cells: int = 5
     seed: int = 0
     batch_size: int = 256
     kid_subsets: int = 100
@@ -69,6 +78,8 @@ class GenerativeEvalConfig:
             raise DPKitError(f"reference={self.reference!r} must be 'train' or 'test'")
         if not 0 < self.mifid_threshold <= 1:
             raise DPKitError(f"mifid_threshold={self.mifid_threshold} must be in (0, 1]")
+        if self.ct_cells < 1:
+            raise DPKitError(f"ct_cells={self.ct_cells} must be at least 1")
         if self.batch_size < 1 or self.kid_subsets < 1 or self.prc_neighborhood < 1:
             raise DPKitError(f"batch_size={self.batch_size}, kid_subsets={self.kid_subsets} "
                              f"and prc_neighborhood={self.prc_neighborhood} must be positive")
@@ -93,11 +104,24 @@ class GenerativeEvaluation:
     memorization_distance: float | None = None
     memorization_distance_thresholded: float | None = None
     mifid_threshold: float | None = None
+    ct: float | None = None
+    ct_cells_used: int | None = None
+    authenticity: float | None = None
+    most_copied: tuple[tuple[int, int], ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    neighbours: NearestNeighbours | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The keys of the metrics that were computed, plus features/num_samples/reference."""
-        out = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
+        """The keys of the metrics that were computed, plus features/num_samples/reference.
+
+        ``most_copied``: ``[{"train_index": i, "count": c}, ...]``, the training samples most
+        often nearest to a generated sample; the per-sample neighbours are not included.
+        """
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in ("extra", "neighbours", "most_copied")}
+        out = {k: v for k, v in out.items() if v is not None}
+        if self.most_copied is not None:
+            out["most_copied"] = [{"train_index": i, "count": c} for i, c in self.most_copied]
         return out | self.extra
 
     def summary(self) -> str:
@@ -115,6 +139,17 @@ class GenerativeEvaluation:
                          f"{_fmt(self.memorization_distance)} vs the training set, thresholded "
                          f"{_fmt(self.memorization_distance_thresholded)} at "
                          f"eps={self.mifid_threshold:g})")
+        if self.ct is not None:
+            lines.append(f"  C_T        {_fmt(self.ct)}   (data-copying test over "
+                         f"{self.ct_cells_used} cells: << 0 copies the training set, ~ 0 fine, "
+                         f">> 0 underfits)")
+        if self.authenticity is not None:
+            lines.append(f"  authentic  {_fmt(self.authenticity)}   (share of generated samples "
+                         f"outside their nearest training image's neighbour ball: ~1 fresh, "
+                         f"~0 copies)")
+        if self.most_copied:
+            top = ", ".join(f"{i} ({c}x)" for i, c in self.most_copied[:5])
+            lines.append(f"  most copied training images: {top}")
         return "\n".join(lines)
 
 
@@ -124,12 +159,21 @@ def _fmt(x: float | None) -> str:
 
 def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
                       training: torch.Tensor | None, cfg: GenerativeEvalConfig, *,
-                      features_name: str) -> GenerativeEvaluation:
-    """All asked-for metrics from features: generated (N, D), reference (M, D), training (K, D).
+                      features_name: str,
+                      heldout: torch.Tensor | None = None) -> GenerativeEvaluation:
+    """All asked-for metrics from features: generated (N, D), reference (M, D), training (K, D),
+    held-out real (H, D).
 
-    ``training`` (the generator's training set) is needed only for MiFID.
+    ``training`` (the generator's training set) is needed for the memorization metrics
+    (``MEMORIZATION_METRICS``), which also return each generated sample's nearest training (and,
+    with ``heldout``, held-out) sample in ``neighbours``; ``heldout`` is needed for C_T.
     """
     m = set(cfg.metrics)
+    if m & set(MEMORIZATION_METRICS) and training is None:
+        raise DPKitError(f"{', '.join(sorted(m & set(MEMORIZATION_METRICS)))} need(s) the "
+                         f"generator's training set")
+    if "ct" in m and heldout is None:
+        raise DPKitError("the data-copying test (ct) needs held-out real samples")
     out: dict[str, Any] = {}
     if m & {"fid", "mifid"}:
         out["fid"] = frechet_distance(features_to_statistics(generated),
@@ -142,12 +186,22 @@ def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
         pr = precision_recall_from_features(generated, reference, neighborhood=cfg.prc_neighborhood)
         out |= {"precision": pr.precision, "recall": pr.recall}
     if "mifid" in m:
-        if training is None:
-            raise DPKitError("MiFID needs the generator's training set")
         res = mifid(out["fid"], memorization_distance(generated, training), eps=cfg.mifid_threshold)
         out |= {"mifid": res.mifid, "memorization_distance": res.memorization_distance,
                 "memorization_distance_thresholded": res.memorization_distance_thresholded,
                 "mifid_threshold": res.threshold}
+    if "ct" in m:
+        try:
+            ct = data_copying_test(generated, training, heldout, cells=cfg.ct_cells, seed=cfg.seed)
+        except ValueError as e:  # a k-means cell without held-out images
+            raise DPKitError(f"ct_cells={cfg.ct_cells} is too many for these samples: "
+                             f"{e}") from None
+        out |= {"ct": ct.ct, "ct_cells_used": ct.cells_used}
+    if "authenticity" in m:
+        out["authenticity"] = authenticity(generated, training).authenticity
+    if m & set(MEMORIZATION_METRICS):
+        nn = nearest_neighbours(generated, training, heldout)
+        out |= {"neighbours": nn, "most_copied": nn.most_copied}
     return GenerativeEvaluation(features=features_name, num_samples=int(generated.shape[0]),
                                 reference=cfg.reference, **out)
 
@@ -156,23 +210,31 @@ def evaluate_images(generated: torch.Tensor, reference: torch.Tensor,
                     training: torch.Tensor | None, spec: FeatureSpec, cfg: GenerativeEvalConfig,
                     *, dataset: str = "custom", device: torch.device | str = "cpu",
                     extractor: torch.nn.Module | None = None,
-                    quiet: bool = True) -> GenerativeEvaluation:
-    """Metrics of generated uint8 images (N, C, H, W) against reference/training uint8 images.
+                    quiet: bool = True,
+                    heldout: torch.Tensor | None = None) -> GenerativeEvaluation:
+    """Metrics of generated uint8 images (N, C, H, W) against reference/training/held-out uint8
+    images.
 
-    Reference and training features go through the on-disk cache; ``training`` may be None
-    unless MiFID is asked for. ``quiet``: no progress bars while extracting features.
+    Reference, training and held-out features go through the on-disk cache; ``training`` may be
+    None unless a memorization metric is asked for, ``heldout`` (real images the generator never
+    saw, e.g. the test split) is needed for C_T and gives the per-sample held-out neighbours.
+    ``quiet``: no progress bars while extracting features.
     """
     extractor = extractor if extractor is not None else build_extractor(spec, device=device)
     kw = dict(cache_dir=cfg.cache_dir, use_cache=cfg.use_cache, batch_size=cfg.batch_size,
               device=device, quiet=quiet)
     ref = cached_reference_features(reference, extractor, spec, dataset=dataset,
                                     split=cfg.reference, **kw).features
-    train = None
-    if "mifid" in cfg.metrics:
+    train = held = None
+    if set(cfg.metrics) & set(MEMORIZATION_METRICS):
         if training is None:
-            raise DPKitError("MiFID needs the generator's training images")
+            raise DPKitError(f"{', '.join(MEMORIZATION_METRICS)} need the generator's training "
+                             f"images")
         train = ref if training is reference else cached_reference_features(
             training, extractor, spec, dataset=dataset, split="train", **kw).features
+        if heldout is not None:
+            held = ref if heldout is reference else cached_reference_features(
+                heldout, extractor, spec, dataset=dataset, split="test", **kw).features
     gen = extract_features(extractor, generated, batch_size=cfg.batch_size, device=device,
                            quiet=quiet)
-    return evaluate_features(gen, ref, train, cfg, features_name=spec.name)
+    return evaluate_features(gen, ref, train, cfg, features_name=spec.name, heldout=held)

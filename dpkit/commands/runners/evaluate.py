@@ -49,7 +49,8 @@ def _configs(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...
     def generative(metrics: tuple[str, ...]) -> GenerativeRunConfig:
         cfg = GenerativeEvalConfig(metrics=metrics, num_samples=o["num_samples"],
                                    reference=o["reference"],
-                                   mifid_threshold=o["mifid_threshold"], seed=seed,
+                                   mifid_threshold=o["mifid_threshold"],
+                                   ct_cells=o["ct_cells"], seed=seed,
                                    batch_size=o["batch_size"], cache_dir=o["cache_dir"],
                                    use_cache=not o["no_cache"])
         return GenerativeRunConfig(cfg, features=o["features"],
