@@ -164,7 +164,7 @@ def test_evaluate_features_reports_only_the_keys_asked_for():
     out = evaluate_features(x, y, y, cfg, features_name="test").to_dict()
     assert set(out) == {"features", "num_samples", "reference", "fid", "kid_mean", "kid_std",
                         "mifid", "memorization_distance", "memorization_distance_thresholded",
-                        "mifid_threshold"}
+                        "mifid_threshold", "most_copied"}  # per-sample memorization (issue 13)
     assert out["features"] == "test" and out["num_samples"] == 200
     with pytest.raises(DPKitError, match="not generative metrics"):
         GenerativeEvalConfig(metrics=("accuracy",))
