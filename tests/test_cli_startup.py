@@ -118,14 +118,15 @@ def test_train_gan_defaults_are_gan_config_defaults():
     options = _options(train_gan.train_gan_command)
     cfg = GANConfig()
     for field in ("latent_dim", "g_width", "d_width", "lr_d", "lr_g", "clip_fake", "seed",
-                  "d_steps_schedule", "d_steps_threshold", "d_steps_grace", "d_steps_beta",
+                  "d_steps_threshold", "d_steps_grace", "d_steps_beta",
                   "conditional", "conditioning"):
         assert options[field].default == getattr(cfg, field), field
     assert tuple(float(b) for b in options["betas"].default.split(",")) == cfg.betas
     assert options["dataset"].default == cfg.dataset
     # left out (None): the dataset's recipe, else GANConfig's default, shown in the help
     shown = {"epochs": train_gan._EPOCHS, "batch_size": train_gan._BATCH,
-             "d_steps": train_gan._D_STEPS, "ema": train_gan._EMA}
+             "d_steps": train_gan._D_STEPS, "ema": train_gan._EMA,
+             "d_steps_schedule": train_gan._SCHEDULE}
     for field, value in shown.items():
         assert options[field].default is None and value == getattr(cfg, field), field
         assert re.search(rf"\[default: {value};", options[field].help), field

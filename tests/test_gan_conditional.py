@@ -236,8 +236,9 @@ def test_train_gan_defaults_come_from_the_dataset_recipe():
     fm = _cli_config("--dataset", "fashion-mnist", "--epsilon", "10")
     recipe = GAN_RECIPES["fashion-mnist"]
     assert fm.data.image_size == recipe["image_size"] == 28
-    assert (fm.batch_size, fm.epochs, fm.ema, fm.d_steps) == (
-        recipe["batch_size"], recipe["epochs"], recipe["ema"], recipe["d_steps"])
+    assert (fm.batch_size, fm.epochs, fm.ema, fm.d_steps, fm.d_steps_schedule) == (
+        recipe["batch_size"], recipe["epochs"], recipe["ema"], recipe["d_steps"],
+        recipe["d_steps_schedule"])
     assert fm.privacy.target_epsilon == 10 and fm.conditional is None  # resolved from the data
     mine = _cli_config("--dataset", "fashion-mnist", "--no-dp", "--batch-size", "256",
                        "--ema", "0", "--image-size", "32", "--epochs", "3")
@@ -246,8 +247,9 @@ def test_train_gan_defaults_come_from_the_dataset_recipe():
     digits = _cli_config("--dataset", "digits", "--no-dp")
     defaults = GANConfig()
     assert (digits.batch_size, digits.epochs, digits.ema, digits.d_steps,
-            digits.data.image_size) == (defaults.batch_size, defaults.epochs, defaults.ema,
-                                        defaults.d_steps, defaults.data.image_size)
+            digits.d_steps_schedule, digits.data.image_size) == (
+        defaults.batch_size, defaults.epochs, defaults.ema, defaults.d_steps,
+        defaults.d_steps_schedule, defaults.data.image_size)
     assert gan_recipe_config(defaults, set()) == defaults  # digits: no recipe
 
 

@@ -18,7 +18,7 @@ __all__ = ["train_gan_command"]
 # tests/test_cli_startup.py checks each of them against it. Options shown with
 # "[default: X; RECIPE]" default to None: left out, they come from the dataset's recipe
 # (dpkit.gan.recipes: Fashion-MNIST, MNIST, KMNIST), else from GANConfig.
-_EPOCHS, _BATCH, _IMAGE_SIZE, _D_STEPS, _EMA = 30, 64, 32, 1, 0.0
+_EPOCHS, _BATCH, _IMAGE_SIZE, _D_STEPS, _EMA, _SCHEDULE = 30, 64, 32, 1, 0.0, "constant"
 _RECIPE = "fashion-mnist/mnist/kmnist: their recipe"
 
 
@@ -45,12 +45,11 @@ _RECIPE = "fashion-mnist/mnist/kmnist: their recipe"
               help=f"Discriminator steps per generator step (the start value when adaptive: "
                    f"1, 2, 5, 10, 20, 50, ...). Each draws its own Poisson batch and is charged "
                    f"[default: {_D_STEPS}; {_RECIPE}].")
-@click.option("--d-steps-schedule", type=click.Choice(D_STEPS_SCHEDULES), default="constant",
-              show_default=True,
-              help="adaptive: raise --d-steps along 1, 2, 5, 10, 20, 50, ... whenever the "
-                   "discriminator's averaged accuracy on generated images falls to "
-                   "--d-steps-threshold (Bie et al. 2023); reads generated images only, so "
-                   "it costs no epsilon.")
+@click.option("--d-steps-schedule", type=click.Choice(D_STEPS_SCHEDULES), default=None,
+              help=f"adaptive: raise --d-steps along 1, 2, 5, 10, 20, 50, ... whenever the "
+                   f"discriminator's averaged accuracy on generated images falls to "
+                   f"--d-steps-threshold (Bie et al. 2023); reads generated images only, so "
+                   f"it costs no epsilon [default: {_SCHEDULE}; {_RECIPE}].")
 @click.option("--d-steps-threshold", type=float, default=0.6, show_default=True,
               help="Adaptive schedule: raise n_D when D's accuracy on generated images is at "
                    "or below this.")

@@ -48,7 +48,7 @@ def _config(kw: dict[str, Any]) -> GANConfig:
                      epochs=_given(kw, "epochs"), batch_size=_given(kw, "batch_size"),
                      lr_d=kw["lr_d"], lr_g=kw["lr_g"],
                      betas=_betas(kw["betas"]), d_steps=_given(kw, "d_steps"),
-                     d_steps_schedule=kw["d_steps_schedule"],
+                     d_steps_schedule=_given(kw, "d_steps_schedule"),
                      d_steps_threshold=kw["d_steps_threshold"],
                      d_steps_grace=kw["d_steps_grace"], d_steps_beta=kw["d_steps_beta"],
                      conditional=kw["conditional"], conditioning=kw["conditioning"],
