@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from dpkit.data import DataOptions, ImageTensorDataset, load_dataset
 from dpkit.engine import PrivacyConfig, load_weights, make_private, open_run_dir, read_torch_file
@@ -17,6 +18,7 @@ from dpkit.gan import (D_STEPS_LADDER, GAN_RECIPES, DStepSchedule, GANConfig, bu
                        fit_gan, gan_recipe_config, load_gan, resume_gan, train_gan)
 from dpkit.gan.sampling import sample_run
 from tiny_gan import tiny_gan_config
+
 
 @pytest.fixture
 def bundle(gan_bundle):
@@ -174,6 +176,8 @@ def test_sample_by_class(tmp_path, bundle):
         sample_run(tmp_path / "run", num_samples=2, out=tmp_path / "bad", label=10)
     assert not (tmp_path / "bad").exists()
     train_gan(_config(conditional=False), out=tmp_path / "uncond", bundle=bundle)
+    grid = Image.open(tmp_path / "uncond" / "samples" / "epoch_001.png")
+    assert grid.size == (8 * 28 + 18, 8 * 28 + 18)  # unconditional: 8 x 8
     with pytest.raises(DPKitError, match="not class-conditional"):
         sample_run(tmp_path / "uncond", num_samples=2, out=tmp_path / "bad2", label=1)
 

@@ -30,7 +30,8 @@ __all__ = ["GANConfig", "GANFit", "fit_gan", "check_gan_data", "save_grid", "gri
            "label_count", "GRID_SIZE", "PRIVATE_RECORD_KEYS"]
 
 GRID_SIZE = 160  # latents of each epoch's fixed-noise grid (8 x 8 unconditional, 10 per class)
-GRID_COLUMNS = 10
+GRID_COLUMNS = 10  # conditional grids: one row of 10 per class
+GRID_UNCONDITIONAL = 64  # 8 x 8
 # Per-epoch values computed from the private real batches without noise: NOT covered by ε.
 PRIVATE_RECORD_KEYS = ("d_loss_real", "d_real")
 
@@ -212,11 +213,9 @@ def save_grid(generator: torch.nn.Module, z: torch.Tensor, path: Path,
     one row per class of a conditional generator (``labels`` from :func:`grid_labels`)."""
     was_training = generator.training
     generator.eval()
-    with torch.no_grad():
-        if labels is None:
-            images = generator(z).cpu()  # (64, C, H, W)
-        else:
-            images = generator(z[:len(labels)], labels.to(z.device)).cpu()  # (10 K, C, H, W)
+    n = GRID_UNCONDITIONAL if labels is None else len(labels)
+    with torch.no_grad():  # (64 or 10 K, C, H, W)
+        images = generator(z[:n], None if labels is None else labels.to(z.device)).cpu()
     generator.train(was_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(images, path, nrow=8 if labels is None else GRID_COLUMNS, normalize=True,
