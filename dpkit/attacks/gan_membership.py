@@ -23,6 +23,7 @@ from torch import nn
 from dpkit.attacks.scores import MembershipScores
 from dpkit.data import ImageTensorDataset
 from dpkit.errors import require
+from dpkit.gan.models import run_generator
 
 __all__ = ["LatentSearchConfig", "closest_distances", "discriminator_attack", "gan_leaks_attack",
            "gan_leaks_latent_attack"]
@@ -116,10 +117,6 @@ class LatentSearchConfig:
         return asdict(self)
 
 
-def _run(generator: nn.Module, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    return generator(z) if y is None else generator(z, y)
-
-
 def _latent_search(generator: nn.Module, x: torch.Tensor, z0: torch.Tensor,
                    cfg: LatentSearchConfig, device: torch.device | str,
                    y: torch.Tensor | None = None) -> torch.Tensor:
@@ -133,11 +130,11 @@ def _latent_search(generator: nn.Module, x: torch.Tensor, z0: torch.Tensor,
     opt = torch.optim.Adam([z], lr=cfg.lr)
     for _ in range(cfg.steps):
         opt.zero_grad(set_to_none=True)
-        err = (_run(generator, z, y) - x).flatten(1).pow(2).mean(1)  # (N,)
+        err = (run_generator(generator, z, y) - x).flatten(1).pow(2).mean(1)  # (N,)
         err.sum().backward()
         opt.step()
     with torch.no_grad():
-        dist = (_run(generator, z, y) - x).flatten(1).pow(2).mean(1).sqrt()
+        dist = (run_generator(generator, z, y) - x).flatten(1).pow(2).mean(1).sqrt()
     for p in generator.parameters():
         p.requires_grad_(True)
     return dist.float().cpu()

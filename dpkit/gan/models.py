@@ -26,7 +26,7 @@ from dpkit.errors import DPKitError, require
 from dpkit.names import CONDITIONINGS
 
 __all__ = ["IMAGE_SIZES", "CONDITIONINGS", "Generator", "Discriminator", "build_models",
-           "balanced_labels"]
+           "balanced_labels", "run_generator"]
 
 IMAGE_SIZES = (28, 32, 64)
 
@@ -38,6 +38,13 @@ def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu"
     from the private label histogram (which would need its own DP release and accounting).
     """
     return torch.arange(n, device=device) % num_classes  # (n,)
+
+
+def run_generator(generator: nn.Module, z: torch.Tensor,
+                  y: torch.Tensor | None = None) -> torch.Tensor:
+    """``generator(z)``, or ``generator(z, y)`` given labels: any module that maps latents to
+    images works, class-conditional (dpkit's :class:`Generator`) or not (one taking z only)."""
+    return generator(z) if y is None else generator(z, y)
 
 
 def _layout(image_size: int) -> tuple[int, int]:

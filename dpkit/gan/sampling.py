@@ -15,13 +15,11 @@ from dpkit.data.tensors import to_uint8  # re-exported: dpkit.gan.sampling.to_ui
 from dpkit.engine import check_new_run_dir, create_run_dir
 from dpkit.errors import require
 from dpkit.gan.loading import load_gan
-from dpkit.gan.models import balanced_labels
+from dpkit.gan.models import balanced_labels, run_generator
 from dpkit.names import SAMPLE_FORMATS
 
-__all__ = ["generate", "sample_labels", "to_uint8", "export_png", "export_npz", "SampleExport", "sample_run",
-           "SAMPLE_FORMATS"]
-
-
+__all__ = ["generate", "sample_labels", "to_uint8", "export_png", "export_npz", "SampleExport",
+           "sample_run", "SAMPLE_FORMATS"]
 
 def _check_counts(n: int, batch_size: int, name: str = "n") -> None:
     require(n >= 1, f"{name}={n} must be >= 1")
@@ -77,8 +75,7 @@ def generate(generator: nn.Module, n: int, *, latent_dim: int, seed: int,
         for start in range(0, n, batch_size):
             z = torch.randn(min(batch_size, n - start), latent_dim, generator=rng)  # (b, Z)
             y = None if labels is None else labels[start:start + len(z)].to(device)  # (b,)
-            out = generator(z.to(device)) if y is None else generator(z.to(device), y)
-            chunks.append(out.clamp_(-1, 1).cpu())  # (b, C, H, W)
+            chunks.append(run_generator(generator, z.to(device), y).clamp_(-1, 1).cpu())
     finally:
         generator.train(was_training)
     return torch.cat(chunks)

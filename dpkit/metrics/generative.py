@@ -185,8 +185,14 @@ def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
     if "prc" in m:
         pr = precision_recall_from_features(generated, reference, neighborhood=cfg.prc_neighborhood)
         out |= {"precision": pr.precision, "recall": pr.recall}
+    nn = None
+    if m & set(MEMORIZATION_METRICS):  # per-sample neighbours; MiFID's distance is their mean
+        nn = nearest_neighbours(generated, training, heldout)
+        out |= {"neighbours": nn, "most_copied": nn.most_copied}
     if "mifid" in m:
-        res = mifid(out["fid"], memorization_distance(generated, training), eps=cfg.mifid_threshold)
+        assert nn is not None
+        d = memorization_distance(generated, training, nearest_distance=nn.train_distance)
+        res = mifid(out["fid"], d, eps=cfg.mifid_threshold)
         out |= {"mifid": res.mifid, "memorization_distance": res.memorization_distance,
                 "memorization_distance_thresholded": res.memorization_distance_thresholded,
                 "mifid_threshold": res.threshold}
@@ -199,9 +205,6 @@ def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
         out |= {"ct": ct.ct, "ct_cells_used": ct.cells_used}
     if "authenticity" in m:
         out["authenticity"] = authenticity(generated, training).authenticity
-    if m & set(MEMORIZATION_METRICS):
-        nn = nearest_neighbours(generated, training, heldout)
-        out |= {"neighbours": nn, "most_copied": nn.most_copied}
     return GenerativeEvaluation(features=features_name, num_samples=int(generated.shape[0]),
                                 reference=cfg.reference, **out)
 

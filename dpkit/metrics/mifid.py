@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from dpkit.metrics.fid import FeatureStatistics, features_to_statistics, frechet_distance
+from dpkit.metrics.neighbours import nearest
 
 __all__ = ["MiFIDResult", "memorization_distance", "threshold_distance", "mifid",
            "mifid_from_features"]
@@ -31,30 +32,36 @@ class MiFIDResult:
         return asdict(self)
 
 
-def _normalized_nonzero(features: torch.Tensor) -> torch.Tensor:
-    x = features.detach().double()
-    x = x[(x != 0).any(dim=1)]  # drop all-zero rows
-    if x.shape[0] == 0:
+def _nonzero_rows(features: torch.Tensor) -> torch.Tensor:
+    """(N,) which rows are not all zero (the Kaggle scorer drops the others)."""
+    keep = (features != 0).any(dim=1)
+    if not keep.any():
         raise ValueError("all feature vectors are zero; the memorization distance is undefined")
-    return x / x.norm(dim=1, keepdim=True)
+    return keep
 
 
 def memorization_distance(generated: torch.Tensor, training: torch.Tensor, *,
-                          max_entries: int = 2 ** 24) -> float:
+                          max_entries: int = 2 ** 24,
+                          nearest_distance: torch.Tensor | None = None) -> float:
     """Mean over generated i of min over training j of 1 - |cos(g_i, t_j)|.
 
     Args:
         generated: features of generated samples (N, D).
         training: features of the generator's training set (M, D).
         max_entries: bound on the distance-matrix block in memory (float64 entries).
+        nearest_distance: (N,) each generated sample's distance to its nearest training sample,
+            already computed by :func:`~dpkit.metrics.neighbours.nearest` (cosine) over all of
+            ``training`` (e.g. the per-sample memorization output); not computed again then.
+            An all-zero training row is at distance 1, the largest, so including it changes no
+            minimum.
     """
-    g, t = _normalized_nonzero(generated), _normalized_nonzero(training)  # (N', D), (M', D)
-    chunk = max(1, max_entries // t.shape[0])
-    mins = []
-    for start in range(0, g.shape[0], chunk):
-        d = (1.0 - (g[start:start + chunk] @ t.T).abs()).clamp_(min=0.0)  # (n, M'); no -1e-17
-        mins.append(d.min(dim=1).values)  # nearest training example per generated sample
-    return float(torch.cat(mins).mean())
+    keep_g, keep_t = _nonzero_rows(generated), _nonzero_rows(training)
+    if nearest_distance is None:
+        nearest_distance = nearest(generated[keep_g], training[keep_t], distance="cosine",
+                                   max_entries=max_entries)[0]
+    else:
+        nearest_distance = nearest_distance[keep_g]
+    return float(nearest_distance.mean())
 
 
 def threshold_distance(d: float, eps: float) -> float:
