@@ -95,6 +95,42 @@ def check_gan_noise_scale(mode: str = "hooks", clip_fake: bool = True) -> None:
     _assert_noise_std(update(sigma) - update(0.0), sigma * c / b, f"GAN D step ({mode})")
 
 
+def check_gan_record_sensitivity(conditioning: str = "labelmap", mode: str = "hooks") -> None:
+    """σ = 0, conditional discriminator: adding one real record (x, y) to the batch moves the
+    clipped sum of the D step by at most C (its label touches its own gradient only)."""
+    clip, k = 0.05, 10
+    data = images(12, size=28, classes=k, seed=6)
+    x, y = data.tensors()
+    with torch.no_grad():
+        g = Generator(latent_dim=8, channels=1, image_size=28, width=8, num_classes=k)
+        fake_y = torch.arange(6) % k
+        fake = g(torch.randn(6, 8, generator=torch.Generator().manual_seed(1)), fake_y)
+
+    def clipped_sum(idx: list[int]) -> torch.Tensor:
+        torch.manual_seed(0)
+        d = Discriminator(channels=1, image_size=28, width=8, num_classes=k,
+                          conditioning=conditioning)
+        setup = make_private(d, torch.optim.SGD(d.parameters(), lr=1.0), data,
+                             PrivacyConfig(noise_multiplier=0.0, max_grad_norm=clip, delta=1e-3,
+                                           grad_sample_mode=mode), batch_size=4, epochs=1,
+                             criterion=torch.nn.BCEWithLogitsLoss())
+        before = _flat(setup.module.parameters())
+        setup._batch_sampler.drawn += 1
+        discriminator_step(setup, fake, x[idx], real_labels=y[idx], fake_labels=fake_y)
+        return (before - _flat(setup.module.parameters())) * 4  # Σ clipped grads (real + fake)
+
+    worst = 0.0
+    for base in ([0, 1, 2, 3], [4, 5, 6, 7, 8]):
+        s = clipped_sum(base)
+        for pos in range(len(base) + 1):
+            for z in (9, 10, 11):
+                neighbour = base[:pos] + [z] + base[pos:]
+                worst = max(worst, (clipped_sum(neighbour) - s).norm().item())
+    assert worst <= clip * (1 + 1e-4), (
+        f"conditional D step ({conditioning}, {mode}): one record moved the clipped sum by "
+        f"{worst:.4g} > C = {clip}")
+
+
 # --- Poisson sampling rate -----------------------------------------------------------------------
 
 def check_poisson_inclusion_rate() -> None:

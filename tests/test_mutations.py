@@ -118,3 +118,19 @@ def test_first_k_adversarial_examples_is_caught(monkeypatch):
     monkeypatch.setattr(AdversarialCoins, "draw", first_k)
     with pytest.raises(AssertionError, match="moved the clipped sum"):
         checks.check_adv_fraction_sensitivity(0.5)
+
+
+@pytest.mark.parametrize("conditioning", ["labelmap", "projection"])
+def test_gan_labels_mixed_across_examples_are_caught(monkeypatch, conditioning):
+    """Break: the conditional discriminator pairs each image with its neighbour's label, so one
+    record's label moves another example's clipped gradient."""
+    from dpkit.gan import Discriminator
+
+    forward = Discriminator.forward
+
+    def mixed(self, x, y=None):
+        return forward(self, x, None if y is None else y.roll(1))
+
+    monkeypatch.setattr(Discriminator, "forward", mixed)
+    with pytest.raises(AssertionError, match="one record moved the clipped sum"):
+        checks.check_gan_record_sensitivity(conditioning, "hooks")

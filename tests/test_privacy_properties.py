@@ -20,6 +20,12 @@ def test_gan_discriminator_step_adds_noise_sigma_c_over_b(mode, clip_fake):
     checks.check_gan_noise_scale(mode, clip_fake)
 
 
+@pytest.mark.parametrize("conditioning,mode", [("labelmap", "hooks"), ("projection", "hooks"),
+                                               ("labelmap", "ghost")])
+def test_one_gan_record_moves_the_clipped_sum_by_at_most_c(conditioning, mode):
+    checks.check_gan_record_sensitivity(conditioning, mode)
+
+
 def test_every_example_is_sampled_at_b_over_n():
     checks.check_poisson_inclusion_rate()
 
