@@ -113,7 +113,7 @@ class AdversarialCoins:
         return self.generator.get_state()
 
     def load_state_dict(self, state: torch.Tensor) -> None:
-        self.generator.set_state(state)
+        self.generator.set_state(state.cpu())  # a checkpoint read onto a GPU holds it there
 
 
 def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PGDConfig, *,

@@ -85,8 +85,8 @@ class SeededSource(RandomSource):
         return self.generator.get_state()
 
     def load_state_dict(self, state: Any) -> None:
-        if state is not None:
-            self.generator.set_state(state)
+        if state is not None:  # a checkpoint read onto a GPU holds it there; set_state wants CPU
+            self.generator.set_state(state.cpu())
 
 
 class SecureSource(RandomSource):
