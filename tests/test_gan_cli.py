@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from dpkit.cli import cli
 
@@ -84,3 +85,31 @@ def test_refuses_non_empty_out_and_missing_runs(cli_runner, tmp_path):
         res = cli_runner.invoke(cli, args)
         assert res.exit_code == 2, res.output
         assert len(res.output.strip().splitlines()) == 1 and res.output.startswith("Error:")
+
+
+def test_save_every_saves_grids_checkpoints_and_epsilon_every_n_epochs(cli_runner, tmp_path):
+    """--save-every 2 over 5 epochs: grids, checkpoints and ε at epochs 2, 4 and 5 (the last);
+    saving less changes nothing else (same weights as saving every epoch: no randomness is
+    used by saving), and a resume continues from the last saved epoch."""
+    runs = {}
+    for every in (1, 2):
+        run = tmp_path / f"every{every}"
+        res = cli_runner.invoke(cli, ["train-gan", *TINY, "--noise-multiplier", "1.0",
+                                      "--epochs", "5", "--save-every", str(every),
+                                      "--out", str(run), "--json"])
+        assert res.exit_code == 0, res.output
+        runs[every] = run
+    run = runs[2]
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
+        "epoch_002.png", "epoch_004.png", "epoch_005.png"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epsilon"] is None for r in records] == [True, False, True, False, False]
+    full = [json.loads(line) for line in (runs[1] / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["epsilon"] == full[-1]["epsilon"]
+    assert json.loads((run / "config.json").read_text())["training"]["save_every"] == 2
+    a, b = (torch.load(r / "final.pt", weights_only=True) for r in (runs[1], runs[2]))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    res = cli_runner.invoke(cli, ["train-gan", "--resume", str(run), "--epochs", "7", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "epoch_007.png" in {p.name for p in (run / "samples").glob("*.png")}
+    assert "epoch_006.png" in {p.name for p in (run / "samples").glob("*.png")}

@@ -40,6 +40,7 @@ FIELD_FLAGS: dict[str, str] = {
     "adv_fraction": "--adv-fraction",
     "noise_augment": "--noise-augment",
     "ema": "--ema",
+    "save_every": "--save-every",
     "eval_every": "--eval-every",
     "pgd.eps": "--pgd-eps",
     "pgd.steps": "--pgd-steps",

@@ -69,6 +69,9 @@ _RECIPE = "fashion-mnist/mnist/kmnist: their recipe"
               help=f"Decay of a moving average of the generator's weights (e.g. 0.999; 0: off); "
                    f"the average is what final.pt, sample and evaluate use. Free of privacy "
                    f"cost (post-processing) [default: {_EMA}; {_RECIPE}].")
+@click.option("--save-every", type=int, default=1, show_default=True,
+              help="Write the checkpoint, the sample grid and epsilon every N epochs (and after "
+                   "the last): for long runs on small data, where an epoch is a few steps.")
 @click.option("--clip-fake/--no-clip-fake", default=True, show_default=True,
               help="Clip generated examples' gradients at C too (no noise), so the real and "
                    "generated halves of the discriminator loss stay balanced.")

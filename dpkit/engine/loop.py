@@ -44,8 +44,8 @@ def train_epochs(setup: PrivateSetup, fn: StepFunction, *, epochs: int, device: 
                  start: int = 0, history: list[dict[str, Any]] | None = None,
                  quiet: bool = True,
                  save: Callable[[int, list[dict[str, Any]]], None] | None = None,
-                 on_epoch: Callable[[dict[str, Any]], None] | None = None
-                 ) -> list[dict[str, Any]]:
+                 on_epoch: Callable[[dict[str, Any]], None] | None = None,
+                 save_every: int = 1) -> list[dict[str, Any]]:
     """Train epochs ``start + 1 .. epochs`` and return the history of epoch records.
 
     Args:
@@ -56,9 +56,15 @@ def train_epochs(setup: PrivateSetup, fn: StepFunction, *, epochs: int, device: 
         start: epochs already done (resume).
         history: their records (resume).
         quiet: no progress bar.
-        save: ``save(epoch, history)`` writes a checkpoint after each epoch.
+        save: ``save(epoch, history)`` writes a checkpoint after each ``save_every``-th epoch
+            and the last.
         on_epoch: called with each epoch's record (e.g. to append it to metrics.jsonl).
+        save_every: save (and read ε from the accountant, which can take seconds) every this
+            many epochs and after the last; the other epochs' records hold ``epsilon: None``.
+            For long runs of short epochs (small datasets).
     """
+    if save_every < 1:
+        raise DPKitError(f"save_every={save_every} must be >= 1")
     history = list(history or [])
     for epoch in range(start + 1, epochs + 1):
         t0 = time.perf_counter()
@@ -73,13 +79,14 @@ def train_epochs(setup: PrivateSetup, fn: StepFunction, *, epochs: int, device: 
                                      f"{i + 1}: the optimisation diverged; lower the learning "
                                      f"rate (or the clipping norm) and train again")
         values = fn.end_epoch(epoch)
+        due = epoch % save_every == 0 or epoch == epochs
         record: dict[str, Any] = {"epoch": epoch, "steps": epoch * setup.steps_per_epoch,
-                                  "epsilon": setup.epsilon(), **values,
+                                  "epsilon": setup.epsilon() if due else None, **values,
                                   NOT_COVERED_KEY: list(fn.private_keys),
                                   "seconds": time.perf_counter() - t0}
         history.append(record)
         if on_epoch is not None:  # before the checkpoint: a resume drops records past it
             on_epoch(record)
-        if save is not None:
+        if save is not None and due:
             save(epoch, history)
     return history

@@ -62,6 +62,9 @@ class GANConfig:
         ema: decay of an exponential moving average of the generator's weights (0: off). When
             on, the averaged generator (post-processing: free) is the one saved in final.pt and
             used for sampling and evaluation.
+        save_every: write the checkpoint, the sample grid and ε every this many epochs (and
+            after the last); more than 1 for long runs on small data, where an epoch is a few
+            steps. A resume continues from the last saved epoch.
         seed: seeds models, sampling, noise and latents.
     """
 
@@ -86,6 +89,7 @@ class GANConfig:
     num_classes: int | None = None
     conditioning: str = "labelmap"
     ema: float = 0.0
+    save_every: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -106,6 +110,7 @@ class GANConfig:
         require(self.conditioning in CONDITIONINGS,
                 f"conditioning={self.conditioning!r} must be one of {', '.join(CONDITIONINGS)}")
         require(0 <= self.ema < 1, f"ema={self.ema} must be in [0, 1) (0: off; e.g. 0.999)")
+        require(self.save_every >= 1, f"save_every={self.save_every} must be >= 1")
         if self.num_classes is not None:
             require(self.num_classes == 0 or self.num_classes >= 2,
                     f"num_classes={self.num_classes} must be 0 (unconditional) or >= 2")
@@ -158,7 +163,8 @@ class GANConfig:
                          "d_steps_schedule": self.d_steps_schedule,
                          "d_steps_threshold": self.d_steps_threshold,
                          "d_steps_grace": self.d_steps_grace, "d_steps_beta": self.d_steps_beta,
-                         "clip_fake": self.clip_fake, "ema": self.ema},
+                         "clip_fake": self.clip_fake, "ema": self.ema,
+                         "save_every": self.save_every},
             "seed": self.seed,
         }
 
@@ -379,7 +385,7 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
 
     history = train_epochs(setup, _GANSteps(setup, generator, g_opt, cfg, device, schedule, ema),
                            epochs=cfg.epochs, device=device, start=start, history=history,
-                           quiet=quiet, save=save, on_epoch=on_epoch)
+                           quiet=quiet, save=save, on_epoch=on_epoch, save_every=cfg.save_every)
     total = cfg.epochs * setup.steps_per_epoch
     report = setup.report()
     if report.private and report.steps != total:

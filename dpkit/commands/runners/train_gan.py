@@ -52,7 +52,8 @@ def _config(kw: dict[str, Any]) -> GANConfig:
                      d_steps_threshold=kw["d_steps_threshold"],
                      d_steps_grace=kw["d_steps_grace"], d_steps_beta=kw["d_steps_beta"],
                      conditional=kw["conditional"], conditioning=kw["conditioning"],
-                     ema=_given(kw, "ema"), clip_fake=kw["clip_fake"], seed=kw["seed"])
+                     ema=_given(kw, "ema"), clip_fake=kw["clip_fake"],
+                     save_every=kw["save_every"], seed=kw["seed"])
     # what the user left out comes from the dataset's recipe (else GANConfig's defaults)
     return gan_recipe_config(cfg, {f for f in RECIPE_FIELDS if kw[f] is not None})
 
