@@ -78,7 +78,7 @@ def test_missing_inception_weights_offline_exit_2_one_line(runs, cli_runner, mon
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     group, cmd = _cli()
-    res = cli_runner.invoke(group, cmd + [str(gan), "--metric", "mifid"])
+    res = cli_runner.invoke(group, cmd + [str(gan), "--metric", "mifid", "--features", "inception"])
     assert res.exit_code == 2
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and "--inception-weights" in lines[0]

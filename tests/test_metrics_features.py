@@ -135,11 +135,21 @@ def test_mifid_pipeline_flags_copied_training_images(digit_images, tmp_path):
     cfg = GenerativeEvalConfig(metrics=("fid", "mifid"), cache_dir=str(tmp_path / "cache"))
     noise = torch.randint(-2, 3, train[:500].shape)
     copies = (train[:500].int() + noise).clamp(0, 255).to(torch.uint8)
-    mem = evaluate_images(copies, train, train, spec, cfg, dataset="digits", extractor=ext)
-    assert mem.memorization_distance < 0.1 and mem.mifid > 10 * mem.fid
+    mem = evaluate_images(copies, train, train, spec, cfg, dataset="digits", extractor=ext,
+                          heldout=test)
+    # auto threshold: 0.9 x the held-out (test) images' distance to the training set
+    assert mem.mifid_threshold == pytest.approx(0.9 * mem.heldout_memorization_distance)
+    assert mem.mifid_threshold_rule.startswith("auto: 0.9 x held-out")
+    assert mem.memorization_distance < mem.mifid_threshold and mem.mifid > 10 * mem.fid
     assert mem.features == f"classifier:{tmp_path / 'tiny'}"
-    fresh = evaluate_images(test, train, train, spec, cfg, dataset="digits", extractor=ext)
+    fresh = evaluate_images(test, train, train, spec, cfg, dataset="digits", extractor=ext,
+                            heldout=test)
     assert fresh.memorization_distance > 100 * mem.memorization_distance
+    assert fresh.memorization_distance > fresh.mifid_threshold  # real held-out data: not flagged
+    assert fresh.memorization_distance_thresholded == 1.0
+    assert fresh.mifid == pytest.approx(fresh.fid)
+    with pytest.raises(DPKitError, match="needs held-out real images"):
+        evaluate_images(copies, train, train, spec, cfg, dataset="digits", extractor=ext)
 
 
 def test_reference_cache_hits_and_keys_on_images_and_weights(digit_images, tmp_path):

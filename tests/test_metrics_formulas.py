@@ -160,11 +160,13 @@ def test_threshold_and_mifid_arithmetic():
 
 def test_evaluate_features_reports_only_the_keys_asked_for():
     x, y = torch.randn(200, 8), torch.randn(300, 8)
-    cfg = GenerativeEvalConfig(metrics=("kid", "mifid"), kid_subsets=5, kid_subset_size=50)
+    cfg = GenerativeEvalConfig(metrics=("kid", "mifid"), kid_subsets=5, kid_subset_size=50,
+                               mifid_threshold=0.1)
     out = evaluate_features(x, y, y, cfg, features_name="test").to_dict()
     assert set(out) == {"features", "num_samples", "reference", "fid", "kid_mean", "kid_std",
                         "mifid", "memorization_distance", "memorization_distance_thresholded",
-                        "mifid_threshold", "most_copied"}  # per-sample memorization (issue 13)
+                        "mifid_threshold", "mifid_threshold_rule",
+                        "most_copied"}  # per-sample memorization (issue 13)
     assert out["features"] == "test" and out["num_samples"] == 200
     with pytest.raises(DPKitError, match="not generative metrics"):
         GenerativeEvalConfig(metrics=("accuracy",))

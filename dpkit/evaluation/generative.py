@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.utils import save_image
@@ -101,14 +102,18 @@ def write_memorization_gallery(path: str | Path, nn: NearestNeighbours, generate
 
 def evaluate_generative_run(run_dir: str | Path, cfg: GenerativeEvalConfig, spec: FeatureSpec,
                             *, device: torch.device | str = "cpu", record: bool = True,
-                            quiet: bool = True) -> GenerativeEvaluation:
+                            quiet: bool = True,
+                            extra: dict[str, Any] | None = None) -> GenerativeEvaluation:
     """:func:`evaluate_gan_run`, then record the result in the run directory
     (``evaluation-generative.json`` and one line of ``evaluations.jsonl``), and with a
     memorization metric ``memorization.csv`` and ``memorization-gallery.png`` (their paths are
-    in the result's ``memorization_csv`` / ``memorization_gallery``)."""
+    in the result's ``memorization_csv`` / ``memorization_gallery``). ``extra`` is merged into
+    the result (e.g. a note on how the features were chosen)."""
     run = open_run_dir(run_dir, kind="train-gan")
     started = time.perf_counter()
     result, generated, training = _evaluate(run.path, spec, cfg, device=device, quiet=quiet)
+    if extra:
+        result = dataclasses.replace(result, extra=result.extra | extra)
     if record:
         if result.neighbours is not None:
             files = {

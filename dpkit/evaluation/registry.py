@@ -17,8 +17,8 @@ from dpkit.errors import DPKitError
 from dpkit.evaluation.downstream import (DOWNSTREAM_METRICS, DownstreamConfig,
                                          evaluate_downstream_run)
 from dpkit.evaluation.generative import evaluate_generative_run
-from dpkit.metrics.features import parse_features
-from dpkit.metrics.generative import GENERATIVE_METRICS, GenerativeEvalConfig
+from dpkit.metrics.features import resolve_features
+from dpkit.metrics.generative import FEATURES_NOTE, GENERATIVE_METRICS, GenerativeEvalConfig
 
 __all__ = ["MetricFamily", "METRICS", "register", "get", "names", "register_builtin_metrics",
            "evaluate_run", "GenerativeRunConfig"]
@@ -74,7 +74,7 @@ class GenerativeRunConfig:
     """A generative evaluation of a run: the metrics' settings and the features they use."""
 
     metrics: GenerativeEvalConfig
-    features: str = "inception"
+    features: str = "auto"
     inception_weights: str | None = None
 
     @property
@@ -89,8 +89,10 @@ def _evaluate_classifier(run: Path, cfg: ClassifierEvalConfig, device: torch.dev
 
 def _evaluate_generative(run: Path, cfg: GenerativeRunConfig, device: torch.device,
                          quiet: bool) -> Any:
-    spec = parse_features(cfg.features, inception_weights=cfg.inception_weights)
-    return evaluate_generative_run(run, cfg.metrics, spec, device=device, quiet=quiet)
+    resolved = resolve_features(cfg.features, inception_weights=cfg.inception_weights)
+    note = {FEATURES_NOTE: resolved.note} if resolved.note else None  # what auto chose
+    return evaluate_generative_run(run, cfg.metrics, resolved.spec, device=device, quiet=quiet,
+                                   extra=note)
 
 
 def _evaluate_downstream(run: Path, cfg: DownstreamConfig, device: torch.device,

@@ -68,8 +68,7 @@ def cached_reference_features(images: torch.Tensor, extractor: torch.nn.Module, 
                                                device=device, quiet=quiet), None, False)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = f"{images_identity(images)}-{extractor_identity(extractor)}"
-    kind = "inception" if spec.kind == "inception" else "classifier"
-    path = root / f"{_slug(dataset)}-{_slug(split)}-{kind}-{key}.pt"
+    path = root / f"{_slug(dataset)}-{_slug(split)}-{_slug(spec.kind)}-{key}.pt"
     if path.is_file():
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)

@@ -1,6 +1,6 @@
 """Feature extractors for the generative metrics, registered with torch-fidelity.
 
-Two kinds, named by a spec string that every result carries (numbers computed with different
+Three kinds, named by a spec string that every result carries (numbers computed with different
 features are never comparable):
 
 - ``inception``: torch-fidelity's InceptionV3 (TF-ported FID network), 2048-d pool features. Its
@@ -8,9 +8,14 @@ features are never comparable):
   ``.pth`` path. Grayscale images are repeated to 3 channels; the network resizes to 299x299.
 - ``classifier:RUN_DIR``: the penultimate-layer features ``model.features(x)`` of a classifier
   trained by ``dpkit train-classifier`` — the offline choice for MNIST-like data.
+- ``random-cnn`` / ``random-cnn:SEED``: a randomly initialised, fixed-seed CNN
+  (:class:`~dpkit.metrics.random_cnn.RandomCNN`, 512-d) — any data, offline, no training.
 
-torch-fidelity feeds extractors uint8 images (B, C, H, W) in [0, 255]; the classifier extractor
-maps them back to dpkit's float [-1, 1] range and to the classifier's channels and size.
+``auto`` (:func:`resolve_features`) is Inception when its weights are on disk, else ``random-cnn``.
+
+torch-fidelity feeds extractors uint8 images (B, C, H, W) in [0, 255]; the classifier and
+random-CNN extractors map them back to dpkit's float [-1, 1] range and to the network's channels
+and size.
 """
 
 from __future__ import annotations
@@ -35,15 +40,24 @@ from dpkit.data.tensors import to_channels, to_unit_range
 from dpkit.engine.progress import progress
 from dpkit.engine.rundir import CONFIG_FILE
 from dpkit.errors import DPKitError
+from dpkit.metrics.random_cnn import MAX_SEED, RANDOM_CNN_SIZE, RANDOM_CNN_VERSION, RandomCNN
 
 __all__ = ["FeatureSpec", "parse_features", "inception_weights_path", "build_extractor",
            "extract_features", "UInt8Images", "ModuleFeatureExtractor",
            "ClassifierFeatureExtractor", "InceptionFeatureExtractor", "register_extractors",
-           "extractor_identity",
-           "INCEPTION_NAME", "CLASSIFIER_NAME", "FEATURE_LAYER"]
+           "extractor_identity", "RandomCNNFeatureExtractor", "ResolvedFeatures",
+           "resolve_features", "cached_inception_path",
+           "INCEPTION_NAME", "CLASSIFIER_NAME", "RANDOM_CNN_NAME", "FEATURE_LAYER",
+           "FEATURE_KINDS", "AUTO_FEATURES"]
 
 INCEPTION_NAME = "dpkit-inception-v3"
 CLASSIFIER_NAME = "dpkit-classifier"
+RANDOM_CNN_NAME = "dpkit-random-cnn"
+FEATURE_KINDS = ("inception", "classifier", "random-cnn")
+AUTO_FEATURES = "auto"  # Inception if its weights are on disk, else random-cnn
+_EXTRACTOR_NAMES = {"inception": INCEPTION_NAME, "classifier": CLASSIFIER_NAME,
+                    "random-cnn": RANDOM_CNN_NAME}
+_CHOICES = "'auto', 'inception', 'classifier:RUN_DIR' or 'random-cnn[:SEED]'"
 FEATURE_LAYER = "features"  # the one feature layer the classifier extractor provides
 _INCEPTION_LAYER = "2048"
 
@@ -53,28 +67,63 @@ class FeatureSpec:
     """Which features a metric uses.
 
     Attributes:
-        kind: ``"inception"`` or ``"classifier"``.
-        source: Inception weights file, or the classifier's run directory.
+        kind: ``"inception"``, ``"classifier"`` or ``"random-cnn"``.
+        source: Inception weights file, or the classifier's run directory (None for random-cnn).
+        seed: the random CNN's seed (random-cnn only).
     """
 
     kind: str
-    source: Path
+    source: Path | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURE_KINDS:
+            raise DPKitError(f"kind={self.kind!r} is not a feature kind; choose from "
+                             f"{', '.join(FEATURE_KINDS)}")
+        if self.kind != "random-cnn" and self.source is None:
+            raise DPKitError(f"kind={self.kind!r} needs a source (weights file or run directory)")
 
     @property
     def name(self) -> str:
-        """The label every result carries, e.g. ``inception`` or ``classifier:runs/clf``."""
+        """The label every result carries: ``inception``, ``classifier:runs/clf``,
+        ``random-cnn`` (seed 0) or ``random-cnn:SEED``."""
+        if self.kind == "random-cnn":
+            return "random-cnn" if self.seed == 0 else f"random-cnn:{self.seed}"
         return "inception" if self.kind == "inception" else f"classifier:{self.source}"
 
     @property
     def extractor_name(self) -> str:
-        return INCEPTION_NAME if self.kind == "inception" else CLASSIFIER_NAME
+        return _EXTRACTOR_NAMES[self.kind]
 
     @property
     def layer(self) -> str:
         return _INCEPTION_LAYER if self.kind == "inception" else FEATURE_LAYER
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | int]:
+        if self.kind == "random-cnn":
+            return {"features": self.name, "kind": self.kind, "seed": self.seed,
+                    "version": RANDOM_CNN_VERSION}
         return {"features": self.name, "kind": self.kind, "source": str(self.source)}
+
+
+@dataclass(frozen=True)
+class ResolvedFeatures:
+    """The features a spec string names and, for ``auto``, a one-line note on the choice.
+
+    Attributes:
+        spec: the features.
+        note: e.g. ``"features auto: random-cnn (no InceptionV3 weights found in ...)"``; None
+            unless ``auto`` chose.
+    """
+
+    spec: FeatureSpec
+    note: str | None = None
+
+
+def cached_inception_path() -> Path:
+    """Where torch-fidelity keeps its InceptionV3 weights (``$TORCH_HOME/hub/checkpoints/...``),
+    whether or not the file is there."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
 
 
 def inception_weights_path(weights: str | Path | None = None, *, download: bool = True) -> Path:
@@ -89,12 +138,13 @@ def inception_weights_path(weights: str | Path | None = None, *, download: bool 
             raise DPKitError(f"inception_weights={path} does not exist; pass the path of "
                              f"torch-fidelity's {URL_INCEPTION_V3.rsplit('/', 1)[-1]}")
         return path
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
+    cached = cached_inception_path()
     if cached.is_file():
         return cached
     hint = (f"Inception weights not found in {cached.parent} and could not be downloaded; "
             f"download {URL_INCEPTION_V3} and pass inception_weights=PATH (or put it in that "
-            f"folder), or use features='classifier:RUN_DIR'")
+            f"folder), or use features='random-cnn' (no weights needed) or "
+            f"features='classifier:RUN_DIR'")
     if not download:
         raise DPKitError(hint)
     try:
@@ -107,7 +157,16 @@ def inception_weights_path(weights: str | Path | None = None, *, download: bool 
 
 def parse_features(text: str, *, inception_weights: str | Path | None = None,
                    download: bool = True) -> FeatureSpec:
-    """Parse ``inception`` or ``classifier:RUN_DIR`` into a :class:`FeatureSpec`."""
+    """Parse ``inception``, ``classifier:RUN_DIR``, ``random-cnn[:SEED]`` or ``auto`` (see
+    :func:`resolve_features`, which also says what ``auto`` chose) into a :class:`FeatureSpec`."""
+    if text == AUTO_FEATURES:
+        return resolve_features(text, inception_weights=inception_weights).spec
+    if text == "random-cnn" or text.startswith("random-cnn:"):
+        seed = text[len("random-cnn:"):] if ":" in text else "0"
+        if not (seed.isascii() and seed.isdigit()) or int(seed) > MAX_SEED:
+            raise DPKitError(f"features={text!r}: the seed must be an integer in [0, 2**63 - 1], "
+                             f"e.g. 'random-cnn:1'")
+        return FeatureSpec("random-cnn", seed=int(seed))
     if text == "inception":
         return FeatureSpec("inception", inception_weights_path(inception_weights, download=download))
     if text.startswith("classifier:") and len(text) > len("classifier:"):
@@ -116,7 +175,31 @@ def parse_features(text: str, *, inception_weights: str | Path | None = None,
             raise DPKitError(f"features={text!r}: {run_dir} is not a dpkit run directory; pass "
                              f"the run directory of a train-classifier run")
         return FeatureSpec("classifier", run_dir)
-    raise DPKitError(f"features={text!r} is not valid; use 'inception' or 'classifier:RUN_DIR'")
+    raise DPKitError(f"features={text!r} is not valid; use {_CHOICES}")
+
+
+def resolve_features(text: str, *,
+                     inception_weights: str | Path | None = None) -> ResolvedFeatures:
+    """:func:`parse_features`, where ``auto`` means Inception if its weights are on disk, else
+    ``random-cnn``, with a note saying which and why.
+
+    ``auto`` never downloads: it takes ``inception_weights`` (which must exist) or
+    torch-fidelity's cached file (:func:`cached_inception_path`), else seed-0 ``random-cnn``.
+    Any other ``text`` is parsed as is (``inception`` may download) and has no note.
+    """
+    if text != AUTO_FEATURES:
+        return ResolvedFeatures(parse_features(text, inception_weights=inception_weights))
+    if inception_weights is not None:
+        path = inception_weights_path(inception_weights)
+        return ResolvedFeatures(FeatureSpec("inception", path),
+                                f"features auto: inception (InceptionV3 weights given: {path})")
+    cached = cached_inception_path()
+    if cached.is_file():
+        return ResolvedFeatures(FeatureSpec("inception", cached),
+                                f"features auto: inception (InceptionV3 weights found at {cached})")
+    return ResolvedFeatures(FeatureSpec("random-cnn"),
+                            f"features auto: random-cnn (no InceptionV3 weights found in "
+                            f"{cached.parent}; pass inception_weights=PATH for Inception)")
 
 
 class UInt8Images(Dataset):
@@ -206,10 +289,30 @@ class ClassifierFeatureExtractor(ModuleFeatureExtractor):
                          channels=loaded.bundle.channels, image_size=loaded.bundle.image_size)
 
 
+class RandomCNNFeatureExtractor(ModuleFeatureExtractor):
+    """512-d features of :class:`~dpkit.metrics.random_cnn.RandomCNN` with seed ``seed``.
+
+    Any uint8 images (B, 1|3, H, W): grayscale is repeated to RGB, values mapped to [-1, 1] and
+    resized (bilinear, antialiased) to 32x32. Works in plain
+    ``torch_fidelity.calculate_metrics(feature_extractor="dpkit-random-cnn", ...)`` (seed 0).
+    """
+
+    def __init__(self, name: str, features_list: list[str], seed: int = 0, **kwargs) -> None:
+        super().__init__(name, features_list, module=RandomCNN(seed), channels=3,
+                         image_size=RANDOM_CNN_SIZE)
+        self.seed = seed
+
+    @property
+    def cache_identity(self) -> str:
+        """Architecture version and seed, part of the reference cache's key."""
+        return f"{RANDOM_CNN_VERSION}:seed={self.seed}"
+
+
 def register_extractors() -> None:
     """Register dpkit's extractors with torch-fidelity (idempotent)."""
     for name, cls in ((INCEPTION_NAME, InceptionFeatureExtractor),
-                      (CLASSIFIER_NAME, ClassifierFeatureExtractor)):
+                      (CLASSIFIER_NAME, ClassifierFeatureExtractor),
+                      (RANDOM_CNN_NAME, RandomCNNFeatureExtractor)):
         if name not in FEATURE_EXTRACTORS_REGISTRY:
             register_feature_extractor(name, cls)
 
@@ -220,10 +323,11 @@ def build_extractor(spec: FeatureSpec, *, device: torch.device | str = "cpu") ->
     device = torch.device(device)
     if device.type != "cuda":  # torch-fidelity moves batches to CUDA or leaves them on the CPU
         device = torch.device("cpu")
+    source = ({"seed": spec.seed} if spec.kind == "random-cnn"
+              else {"feature_extractor_weights_path": str(spec.source)})
     try:
         extractor = create_feature_extractor(spec.extractor_name, [spec.layer], cuda=False,
-                                             verbose=False,
-                                             feature_extractor_weights_path=str(spec.source))
+                                             verbose=False, **source)
     except (RuntimeError, pickle.UnpicklingError, EOFError) as exc:  # not the right weights file
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise DPKitError(f"{spec.source} does not hold {spec.name} weights ({first})") from None
@@ -231,8 +335,12 @@ def build_extractor(spec: FeatureSpec, *, device: torch.device | str = "cpu") ->
 
 
 def extractor_identity(extractor: nn.Module) -> str:
-    """A hash of the extractor's class and weights, for cache keys (hex, 16 chars)."""
+    """A hash of the extractor's class, its ``cache_identity`` if it has one (the random CNN's
+    version and seed) and its weights, for cache keys (hex, 16 chars)."""
     h = hashlib.sha256(type(extractor).__name__.encode())
+    identity = getattr(extractor, "cache_identity", None)
+    if identity is not None:
+        h.update(str(identity).encode())
     for key, tensor in sorted(extractor.state_dict().items()):
         h.update(key.encode())
         h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())

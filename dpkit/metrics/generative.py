@@ -25,15 +25,17 @@ from dpkit.metrics.features import FeatureSpec, build_extractor, extract_feature
 from dpkit.metrics.fid import features_to_statistics, frechet_distance
 from dpkit.metrics.kid import kid_from_features
 from dpkit.metrics.memorization import NearestNeighbours, nearest_neighbours
-from dpkit.metrics.mifid import memorization_distance, mifid
+from dpkit.metrics.mifid import AUTO, choose_threshold, memorization_distance, mifid
 from dpkit.metrics.prc import precision_recall_from_features
 from dpkit.names import GENERATIVE_METRICS
 
-__all__ = ["GENERATIVE_METRICS", "MEMORIZATION_METRICS", "GenerativeEvalConfig",
-           "GenerativeEvaluation", "evaluate_features", "evaluate_images"]
+__all__ = ["GENERATIVE_METRICS", "MEMORIZATION_METRICS", "FEATURES_NOTE",
+           "GenerativeEvalConfig", "GenerativeEvaluation", "evaluate_features", "evaluate_images"]
 
 # metrics that compare with the generator's training set (and report per-sample neighbours)
 MEMORIZATION_METRICS = ("mifid", "ct", "authenticity")
+# key in a result's ``extra``: how ``features='auto'`` chose (printed under the first line)
+FEATURES_NOTE = "features_note"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ class GenerativeEvalConfig:
         metrics: subset of ``GENERATIVE_METRICS`` (fid, kid, prc, mifid, ct, authenticity).
         num_samples: generated samples (the reference split is used whole).
         reference: split FID/KID/PRC compare against: ``"train"`` or ``"test"``.
-        mifid_threshold: eps of MiFID's thresholded memorization distance.
+        mifid_threshold: eps of MiFID's thresholded memorization distance, or ``"auto"``:
+            0.1 on Inception features, else 0.9 x the held-out real images' memorization
+            distance on the same features (:func:`~dpkit.metrics.mifid.choose_threshold`).
         ct_cells: k of the data-copying test's k-means cells.
         seed: seed of the generated samples (and of KID's subsets and C_T's k-means).
         batch_size: feature-extraction and generation batch size.
@@ -57,7 +61,7 @@ class GenerativeEvalConfig:
     metrics: tuple[str, ...] = ("fid",)
     num_samples: int = 10000
     reference: str = "train"
-    mifid_threshold: float = 0.1
+    mifid_threshold: float | str = AUTO
     ct_cells: int = 5
     seed: int = 0
     batch_size: int = 256
@@ -76,8 +80,10 @@ class GenerativeEvalConfig:
             raise DPKitError(f"num_samples={self.num_samples} must be at least 2")
         if self.reference not in ("train", "test"):
             raise DPKitError(f"reference={self.reference!r} must be 'train' or 'test'")
-        if not 0 < self.mifid_threshold <= 1:
-            raise DPKitError(f"mifid_threshold={self.mifid_threshold} must be in (0, 1]")
+        if self.mifid_threshold != AUTO and (isinstance(self.mifid_threshold, str)
+                                             or not 0 < self.mifid_threshold <= 1):
+            raise DPKitError(f"mifid_threshold={self.mifid_threshold!r} must be in (0, 1] or "
+                             f"'{AUTO}'")
         if self.ct_cells < 1:
             raise DPKitError(f"ct_cells={self.ct_cells} must be at least 1")
         if self.batch_size < 1 or self.kid_subsets < 1 or self.prc_neighborhood < 1:
@@ -104,6 +110,8 @@ class GenerativeEvaluation:
     memorization_distance: float | None = None
     memorization_distance_thresholded: float | None = None
     mifid_threshold: float | None = None
+    mifid_threshold_rule: str | None = None
+    heldout_memorization_distance: float | None = None
     ct: float | None = None
     ct_cells_used: int | None = None
     authenticity: float | None = None
@@ -128,6 +136,8 @@ class GenerativeEvaluation:
         """Human-readable lines, each naming the features."""
         lines = [f"{self.num_samples} generated samples vs the {self.reference} split, "
                  f"features: {self.features}"]
+        if self.extra.get(FEATURES_NOTE):
+            lines.append(f"  {self.extra[FEATURES_NOTE]}")
         if self.fid is not None:
             lines.append(f"  FID        {_fmt(self.fid)}")
         if self.kid_mean is not None:
@@ -135,10 +145,12 @@ class GenerativeEvaluation:
         if self.precision is not None:
             lines.append(f"  precision  {_fmt(self.precision)}   recall {_fmt(self.recall)}")
         if self.mifid is not None:
+            flagged = (self.memorization_distance is not None and self.mifid_threshold is not None
+                       and self.memorization_distance < self.mifid_threshold)
             lines.append(f"  MiFID      {_fmt(self.mifid)}   (memorization distance "
-                         f"{_fmt(self.memorization_distance)} vs the training set, thresholded "
-                         f"{_fmt(self.memorization_distance_thresholded)} at "
-                         f"eps={self.mifid_threshold:g})")
+                         f"{_fmt(self.memorization_distance)} vs the training set: "
+                         f"{'MEMORIZES, below' if flagged else 'not flagged, above'} the threshold "
+                         f"eps={_fmt(self.mifid_threshold)} ({self.mifid_threshold_rule}))")
         if self.ct is not None:
             lines.append(f"  C_T        {_fmt(self.ct)}   (data-copying test over "
                          f"{self.ct_cells_used} cells: << 0 copies the training set, ~ 0 fine, "
@@ -192,10 +204,19 @@ def evaluate_features(generated: torch.Tensor, reference: torch.Tensor,
     if "mifid" in m:
         assert nn is not None
         d = memorization_distance(generated, training, nearest_distance=nn.train_distance)
-        res = mifid(out["fid"], d, eps=cfg.mifid_threshold)
+        needs_heldout = cfg.mifid_threshold == AUTO and features_name != "inception"
+        d_heldout = (memorization_distance(heldout, training)
+                     if needs_heldout and heldout is not None else None)
+        try:
+            threshold = choose_threshold(cfg.mifid_threshold, features=features_name,
+                                         heldout_distance=d_heldout)
+        except ValueError as e:
+            raise DPKitError(str(e)) from None
+        res = mifid(out["fid"], d, eps=threshold.eps)
         out |= {"mifid": res.mifid, "memorization_distance": res.memorization_distance,
                 "memorization_distance_thresholded": res.memorization_distance_thresholded,
-                "mifid_threshold": res.threshold}
+                "mifid_threshold": res.threshold, "mifid_threshold_rule": threshold.describe(),
+                "heldout_memorization_distance": d_heldout}
     if "ct" in m:
         try:
             ct = data_copying_test(generated, training, heldout, cells=cfg.ct_cells, seed=cfg.seed)
