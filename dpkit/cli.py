@@ -22,6 +22,7 @@ __all__ = ["cli", "main", "COMMANDS"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "attack": ("dpkit.commands.attack", "attack",
                "Privacy attacks on a trained model: membership inference, reconstruction."),
+    "audit": ("dpkit.commands.audit", "audit", "Empirical epsilon lower bounds from canaries."),
     "evaluate": ("dpkit.commands.evaluate", "evaluate",
                  "Evaluate a run directory (accuracy, robustness, FID, KID, PRC, MiFID)."),
     "privacy": ("dpkit.commands.privacy", "privacy",

@@ -14,7 +14,8 @@ __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "AR
            "NORMS", "OPTIMIZERS", "DATASETS", "CLASSIFIER_METRICS", "GENERATIVE_METRICS",
            "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
            "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
-           "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS"]
+           "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS", "AUDIT_BOUNDS",
+           "AUDIT_VERDICTS"]
 
 # engine: accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps (the only
 # ones allowed to calibrate σ or report a training run's ε) ...
@@ -51,3 +52,8 @@ CLASSIFIER_METHODS = ("loss", "lira")
 GAN_METHODS = ("discriminator", "gan-leaks", "gan-leaks-latent")
 MEMBERSHIP_METHODS = CLASSIFIER_METHODS + GAN_METHODS
 RECONSTRUCTION_METHODS = ("kkt", "gradient-inversion")
+
+# audit: one-run ε lower bounds (Steinke et al. 2023; Mahloujifar et al. 2025, f-DP) and what an
+# audit concludes against the claimed ε
+AUDIT_BOUNDS = ("steinke", "fdp")
+AUDIT_VERDICTS = ("consistent", "violation")
