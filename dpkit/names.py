@@ -15,7 +15,7 @@ __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "AR
            "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
            "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
            "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS", "AUDIT_BOUNDS",
-           "AUDIT_VERDICTS"]
+           "AUDIT_VERDICTS", "CANARY_TYPES"]
 
 # engine: accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps (the only
 # ones allowed to calibrate σ or report a training run's ε) ...
@@ -57,3 +57,7 @@ RECONSTRUCTION_METHODS = ("kkt", "gradient-inversion")
 # audit concludes against the claimed ε
 AUDIT_BOUNDS = ("steinke", "fdp")
 AUDIT_VERDICTS = ("consistent", "violation")
+# canaries of ``dpkit audit train-classifier``: held-out examples with a wrong label and synthetic
+# out-of-distribution images (black-box: scored by the final model's loss), and Dirac gradients
+# added to DP-SGD's clipped sum (white-box: scored by the parameter change)
+CANARY_TYPES = ("mislabeled", "ood", "gradient")

@@ -24,10 +24,11 @@ from dpkit.classifiers.models import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
 from dpkit.classifiers.training import (ClassifierConfig, FitResult, check_classifier_data,
                                         fit_classifier)
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, RunDir, check_new_run_dir,
-                          plot_curves, resume_run, running, start_run)
+from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, CanaryGradients, RunDir,
+                          check_new_run_dir, plot_curves, resume_run, running, start_run)
 
-__all__ = ["TrainResult", "train_classifier", "resume_classifier", "run_config"]
+__all__ = ["TrainResult", "train_classifier", "train_loaded_classifier", "resume_classifier",
+           "run_config", "fit_defaults"]
 
 COMMAND = "train-classifier"
 
@@ -94,11 +95,12 @@ def _fmt(eps: float) -> str:
 
 
 def _run(run: RunDir, cfg: ClassifierConfig, bundle: DatasetBundle, *, device: torch.device,
-         quiet: bool, resume: bool, notes: tuple[str, ...] = ()) -> TrainResult:
+         quiet: bool, resume: bool, notes: tuple[str, ...] = (),
+         canary_gradients: CanaryGradients | None = None) -> TrainResult:
     fit = fit_classifier(cfg, bundle.train, public=bundle.public, test=bundle.test,
                          num_classes=bundle.num_classes, device=device, quiet=quiet,
                          checkpoint=run.checkpoint_path, resume=resume,
-                         on_epoch=run.append_metrics)
+                         on_epoch=run.append_metrics, canary_gradients=canary_gradients)
     return _finish(run, fit, bundle, cfg, notes)
 
 
@@ -133,13 +135,29 @@ def train_classifier(cfg: ClassifierConfig, *, dataset: str, data: DataOptions,
     check_new_run_dir(out, resumable=True)
     bundle = load_dataset(dataset, data)
     cfg, data, bundle, notes = fit_defaults(cfg, data, dataset, bundle)
+    return train_loaded_classifier(cfg, bundle, dataset=dataset, data=data, out=out,
+                                   device=device, quiet=quiet, notes=notes)
+
+
+def train_loaded_classifier(cfg: ClassifierConfig, bundle: DatasetBundle, *, dataset: str,
+                            data: DataOptions, out: str | Path | None = None,
+                            device: torch.device | str = "cpu", quiet: bool = True,
+                            notes: tuple[str, ...] = (), split: dict[str, Any] | None = None,
+                            canary_gradients: CanaryGradients | None = None) -> TrainResult:
+    """:func:`train_classifier` on data already loaded (and adjusted by :func:`fit_defaults`):
+    check, create the run directory and train on ``bundle.train``.
+
+    Args:
+        split: split.json (default: ``bundle.split_record()``); an audit adds its canaries.
+        canary_gradients: white-box audit canaries (see :func:`fit_classifier`).
+    """
     check_classifier_data(cfg, bundle.train, public=bundle.public,
                           num_classes=bundle.num_classes)
     run = start_run(COMMAND, out, config=run_config(cfg, dataset, data),
-                    split=bundle.split_record())
+                    split=split if split is not None else bundle.split_record())
     with running(run, created=True):
         return _run(run, cfg, bundle, device=torch.device(device), quiet=quiet, resume=False,
-                    notes=notes)
+                    notes=notes, canary_gradients=canary_gradients)
 
 
 def resume_classifier(run_dir: str | Path, *, device: torch.device | str = "cpu",

@@ -34,9 +34,9 @@ from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.models import ModelConfig, build_model
 from dpkit.classifiers.norms import public_statistics, uses_public_norm
 from dpkit.data import ImageTensorDataset
-from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, WeightAverage,
-                          load_checkpoint, make_private, save_checkpoint, seed_everything,
-                          train_epochs)
+from dpkit.engine import (CanaryGradients, PrivacyConfig, PrivacyReport, PrivateSetup,
+                          WeightAverage, load_checkpoint, make_private, save_checkpoint,
+                          seed_everything, train_epochs)
 from dpkit.errors import DPKitError, require
 from dpkit.names import OPTIMIZERS
 
@@ -292,7 +292,8 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
                    test: ImageTensorDataset | None = None, num_classes: int | None = None,
                    device: torch.device | str = "cpu", quiet: bool = True,
                    checkpoint: str | Path | None = None, resume: bool = False,
-                   on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+                   on_epoch: Callable[[dict[str, Any]], None] | None = None,
+                   canary_gradients: CanaryGradients | None = None) -> FitResult:
     """Train a classifier with DP-SGD (Abadi et al. 2016, arXiv:1607.00133), optionally with PGD
     adversarial training (DP-Adv, Phan et al.; Madry et al. arXiv:1706.06083), public-data
     BatchNorm and Gaussian noise augmentation.
@@ -309,6 +310,8 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
         resume: continue from ``checkpoint`` (same cfg and data); the result equals an
             uninterrupted run's, weights and ε.
         on_epoch: called with each epoch's record (e.g. to append it to metrics.jsonl).
+        canary_gradients: white-box audit canaries added to every noisy step's clipped sum
+            (:class:`~dpkit.engine.private.CanaryGradients`; they count in N).
 
     Returns:
         :class:`FitResult` with the unwrapped model in eval mode.
@@ -327,7 +330,7 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
              if cfg.pgd is not None and cfg.adv_fraction < 1 else None)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     setup = make_private(model, optimizer, train, cfg.privacy, batch_size=cfg.batch_size,
-                         epochs=cfg.epochs, seed=cfg.seed)
+                         epochs=cfg.epochs, seed=cfg.seed, canary_gradients=canary_gradients)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     ema_model = build_model(cfg.model, in_channels=c, image_size=h, num_classes=k).to(device) \
         if ema is not None else None
@@ -339,7 +342,7 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
                                optimizers={"optimizer": setup.optimizer}, setups={"setup": setup})
         start, history = info.epoch, list(info.extra["history"])
         if public_batches is not None:
-            public_batches.gen.set_state(info.extra["public_generator"])
+            public_batches.gen.set_state(info.extra["public_generator"].cpu())
         if ema is not None:
             ema.load_state_dict(info.extra["ema"])
         if coins is not None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import click
 
 from dpkit.commands.options import json_option, seed_option
-from dpkit.names import AUDIT_BOUNDS
+from dpkit.commands.train_classifier import train_classifier_command
+from dpkit.names import AUDIT_BOUNDS, CANARY_TYPES
 
 __all__ = ["audit"]
 
@@ -22,6 +23,7 @@ _alpha = click.option("--alpha", type=float, default=0.05, show_default=True,
 
     \b
     dpkit audit gaussian --epsilon 4 --delta 1e-5 --canaries 1000
+    dpkit audit train-classifier --epsilon 2 --canaries 1000 --canary-type gradient
     """)
 def audit() -> None:
     pass
@@ -50,3 +52,39 @@ def gaussian(epsilon: float, delta: float, canaries: int, alpha: float, seed: in
 
     runner.gaussian(epsilon=epsilon, delta=delta, canaries=canaries, alpha=alpha, seed=seed,
                     as_json=as_json)
+
+
+# every option of train-classifier (one list, declared there) except --resume: an audit is one
+# uninterrupted run; --out names the audit directory (the training run goes in OUT/train)
+_TRAINING_PARAMS = [p for p in train_classifier_command.params if p.name != "resume_dir"]
+
+
+@audit.command("train-classifier", params=list(_TRAINING_PARAMS))
+@click.option("--canaries", type=click.IntRange(min=2), required=True,
+              help="Number of canaries m, each included with probability 1/2.")
+@click.option("--canary-type", type=click.Choice(CANARY_TYPES), default="gradient",
+              show_default=True,
+              help="mislabeled: held-out examples with a wrong label (needs --subset to leave m "
+                   "held out); ood: uniform-noise images; gradient: white-box Dirac gradients "
+                   "of norm C added to the clipped sum (needs DP-SGD; --noise-multiplier 0 for "
+                   "the non-private baseline).")
+@_alpha
+@click.option("--audit-seed", type=int, default=0, show_default=True,
+              help="Seed of the canaries and their membership (not of the training).")
+def train_classifier(**kw: object) -> None:
+    """Audit a train-classifier run: train once with m canaries, then bound epsilon from below.
+
+    Takes every train-classifier option. The claimed epsilon and delta are the trained run's;
+    the audit directory (--out) holds canaries.csv (the membership: keep it secret), audit.json,
+    precision.png and the training run in train/.
+
+    \b
+    dpkit audit train-classifier --dataset digits --epsilon 2 --canaries 200 \\
+        --canary-type gradient --model mlp --batch-size 32 --epochs 2 --lr 0.5 --momentum 0
+    dpkit audit train-classifier --dataset digits --subset 1200 --no-dp --canaries 200 \\
+        --canary-type mislabeled --json
+    """
+    # The library is imported only now that the command runs: --help must not load it.
+    from dpkit.commands.runners import audit as runner
+
+    runner.train_classifier(dict(kw))

@@ -9,7 +9,7 @@ from dpkit.engine.checkpoint import (CheckpointInfo, load_checkpoint, load_weigh
 from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
                                  check_delta, check_training_accountant)
 from dpkit.engine.device import DEVICES, resolve_device
-from dpkit.engine.private import (PrivateSetup, hooks_off, make_private, register_grad_sampler,
+from dpkit.engine.private import (CanaryGradients, PrivateSetup, hooks_off, make_private, register_grad_sampler,
                                   unwrap_model, validate_private_model)
 from dpkit.engine.randomness import RandomSource, SecureSource, SeededSource, make_source
 from dpkit.engine.progress import progress
@@ -32,7 +32,7 @@ __all__ = [
     "StepFunction", "train_epochs", "CHECKPOINT_FILE", "CONFIG_FILE", "EVALUATIONS_LOG",
     "FINAL_FILE", "FORMAT_VERSION", "METRICS_FILE", "PRIVACY_FILE", "RESULT_FILE", "RUN_KINDS",
     "SPLIT_FILE", "CURVES_FILE", "plot_curves", "load_weights", "read_torch_file", "register_grad_sampler",
-    "PrivacyConfig", "PrivacyPlan", "PrivacyReport", "PrivateSetup", "CheckpointInfo", "RunDir",
+    "CanaryGradients", "PrivacyConfig", "PrivacyPlan", "PrivacyReport", "PrivateSetup", "CheckpointInfo", "RunDir",
     "calibrate_noise", "compute_epsilon", "epsilon_from_accountant", "plan_privacy",
     "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",
     "save_checkpoint", "load_checkpoint", "resolve_device", "progress",

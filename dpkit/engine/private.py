@@ -14,7 +14,7 @@ import contextlib
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 from opacus.accountants import IAccountant, create_accountant
@@ -35,8 +35,8 @@ from dpkit.engine.randomness import RandomSource, make_source
 from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, make_loader
 from dpkit.errors import DPKitError, PrivacyViolation, require
 
-__all__ = ["PrivateSetup", "make_private", "validate_private_model", "unwrap_model", "hooks_off",
-           "register_grad_sampler"]
+__all__ = ["PrivateSetup", "CanaryGradients", "make_private", "validate_private_model",
+           "unwrap_model", "hooks_off", "register_grad_sampler"]
 # register_grad_sampler(LayerType) decorates ``fn(layer, activations, backprops) -> {param:
 # per-example grads}``: how a custom layer of dpkit (e.g. the public-bn affine) gets per-example
 # gradients. Re-exported so that no module outside the engine imports Opacus.
@@ -82,11 +82,53 @@ def hooks_off(model: nn.Module) -> Iterator[None]:
                 p.grad_sample = None
 
 
-def _add_noise(optimizer: DPOptimizer, source: RandomSource) -> None:
-    """Opacus's ``add_noise`` (p.grad = Σ clipped + N(0, σ²C²)) drawing from ``source``."""
+class CanaryGradients(Protocol):
+    """Synthetic records whose gradients join DP-SGD's clipped sum: the engine's one extension
+    point for white-box privacy auditing (gradient canaries, Nasr et al. 2023, arXiv:2302.07956).
+
+    ``records`` synthetic records are part of the private data: they count in N (so
+    q = B / (len(dataset) + records)) and, at every noisy step, :meth:`sample` decides which of
+    them joined this step's batch (each independently with probability q, like a
+    Poisson-sampled example) and returns their gradients. The engine clips each to C exactly as
+    it clips an example, adds them to the clipped sum and only then adds the noise, in
+    :func:`_add_noise` — the same function for ``grad_sample_mode`` hooks, functorch and ghost.
+    """
+
+    records: int
+
+    def sample(self, params: Sequence[torch.Tensor], sample_rate: float
+               ) -> list[torch.Tensor | None]:
+        """This step's sampled records' gradients: per trainable parameter p (the optimizer's
+        order), a (k, *p.shape) tensor, or None where no sampled record touches p; k (the number
+        sampled, possibly 0) is the same for every tensor. ``params`` hold the weights before
+        this step's update."""
+
+
+def _clipped_canary_sum(optimizer: DPOptimizer, canaries: CanaryGradients,
+                        sample_rate: float) -> list[torch.Tensor | None]:
+    """Σ_i clip_C(g_i) over this step's sampled canaries, per parameter (flat clipping, as
+    Opacus clips examples: factor min(1, C / (‖g_i‖ + 1e-6)))."""
+    grads = canaries.sample(optimizer.params, sample_rate)
+    assert len(grads) == len(optimizer.params), "one canary gradient entry per parameter"
+    present = [g for g in grads if g is not None]
+    if not present or present[0].shape[0] == 0:
+        return [None] * len(grads)
+    k = present[0].shape[0]
+    norms = torch.stack([g.reshape(k, -1).norm(2, dim=1) for g in present], 1)  # (k, params)
+    norms = norms.norm(2, dim=1)  # (k,)
+    factor = (optimizer.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)  # (k,)
+    return [None if g is None else torch.einsum("i,i...->...", factor.to(g), g) for g in grads]
+
+
+def _add_noise(optimizer: DPOptimizer, source: RandomSource,
+               canaries: CanaryGradients | None = None, sample_rate: float = 0.0) -> None:
+    """Opacus's ``add_noise`` (p.grad = Σ clipped + N(0, σ²C²)) drawing from ``source``; with
+    ``canaries``, their clipped gradients join the sum before the noise."""
     std = optimizer.noise_multiplier * optimizer.max_grad_norm
-    for p in optimizer.params:
-        summed = p.summed_grad
+    extra = (_clipped_canary_sum(optimizer, canaries, sample_rate) if canaries is not None
+             else [None] * len(optimizer.params))
+    for p, e in zip(optimizer.params, extra):
+        summed = p.summed_grad if e is None else p.summed_grad + e.view_as(p.summed_grad)
         noise = (source.gaussian(summed.shape, std, device=summed.device, dtype=summed.dtype)
                  if std > 0 else torch.zeros_like(summed))
         p.grad = (summed + noise).view_as(p)
@@ -109,6 +151,9 @@ class PrivateSetup:
         accountant: the Opacus accountant charged at every private step (None when DP is off).
         sampler_source: randomness of the Poisson sampling (shuffling when DP is off).
         noise_source: randomness of the Gaussian noise (None when DP is off).
+        canary_gradients: synthetic records (white-box audit canaries) whose clipped gradients
+            join every noisy step's sum before the noise (see :class:`CanaryGradients`); they
+            count in N, so q = B / (len(dataset) + canary_gradients.records).
     """
 
     model: nn.Module
@@ -122,6 +167,7 @@ class PrivateSetup:
     accountant: IAccountant | None
     sampler_source: RandomSource | None = None
     noise_source: RandomSource | None = None
+    canary_gradients: CanaryGradients | None = None
     steps_taken: int = 0
     _batch_sampler: Any = field(default=None, repr=False)
 
@@ -249,7 +295,8 @@ class PrivateSetup:
 def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Dataset,
                  cfg: PrivacyConfig, *, batch_size: int, epochs: int,
                  criterion: Callable[..., torch.Tensor] | None = None, seed: int | None = 0,
-                 num_workers: int = 0) -> PrivateSetup:
+                 num_workers: int = 0,
+                 canary_gradients: CanaryGradients | None = None) -> PrivateSetup:
     """Make a DP-SGD training setup (Abadi et al. 2016, arXiv:1607.00133) on top of Opacus.
 
     Args:
@@ -263,14 +310,21 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         seed: seeds the sampling and noise generators; ignored in secure mode (every draw then
             reads the OS CSPRNG and nothing about it is saved).
         num_workers: DataLoader workers.
+        canary_gradients: white-box audit canaries (see :class:`CanaryGradients`): counted in N
+            and added to every noisy step's clipped sum; DP-SGD only.
 
     Returns:
         A :class:`PrivateSetup`, whatever the configuration (private or not, ghost or not).
     """
-    n = len(dataset)
+    n_data = len(dataset)
+    extra = canary_gradients.records if canary_gradients is not None else 0
+    n = n_data + extra  # the private records: examples and included canaries
     require(1 <= batch_size <= n, f"batch_size={batch_size} must be between 1 and the dataset "
                                   f"size {n}; use batch_size={min(n, 256)}")
     require(epochs >= 1, f"epochs={epochs} must be >= 1")
+    require(canary_gradients is None or cfg.enabled,
+            "canary gradients join DP-SGD's clipped sum and need enabled=True; for a run "
+            "without noise use noise_multiplier=0")
     criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
     q = batch_size / n
     steps = steps_per_epoch(n, batch_size)
@@ -279,7 +333,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
 
     if not cfg.enabled:
         shuffle = make_source(secure=False, seed=seed)
-        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size,
+        sampler = ShuffledBatchSampler(num_samples=n_data, batch_size=batch_size,
                                        generator=shuffle.generator)
         return PrivateSetup(model=model, optimizer=optimizer,
                             loader=make_loader(dataset, sampler, num_workers=num_workers),
@@ -295,14 +349,14 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
                                 sample_rate=q, steps=steps * epochs, accountant=cfg.accountant)
     sampler_source = make_source(secure=secure, seed=seed)
     if cfg.poisson_sampling:
-        sampler = PoissonBatchSampler(num_samples=n, sample_rate=q, steps=steps,
+        sampler = PoissonBatchSampler(num_samples=n_data, sample_rate=q, steps=steps,
                                       source=sampler_source)
     else:
         warnings.warn("poisson_sampling=False: batches are shuffled, not Poisson-sampled, and the "
                       "reported epsilon is not covered by the accountant's analysis")
         shuffle_gen = (sampler_source.generator if not secure  # type: ignore[attr-defined]
                        else make_source(secure=False, seed=None).generator)
-        sampler = ShuffledBatchSampler(num_samples=n, batch_size=batch_size,
+        sampler = ShuffledBatchSampler(num_samples=n_data, batch_size=batch_size,
                                        generator=shuffle_gen)
     loader = make_loader(dataset, sampler, num_workers=num_workers)
 
@@ -320,7 +374,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
                                max_grad_norm=cfg.max_grad_norm, expected_batch_size=batch_size,
                                loss_reduction="mean", secure_mode=secure)
     # every noise draw goes through dpkit's source (seeded, or the OS CSPRNG in secure mode)
-    dp_optimizer.add_noise = lambda: _add_noise(dp_optimizer, noise_source)
+    # (and white-box audit canaries join the clipped sum there, before the noise)
+    dp_optimizer.add_noise = lambda: _add_noise(dp_optimizer, noise_source, canary_gradients, q)
     if mode == "ghost":
         criterion = DPLossFastGradientClipping(gsm, dp_optimizer, criterion, "mean")
     with warnings.catch_warnings():
@@ -329,6 +384,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     setup = PrivateSetup(model=gsm, optimizer=dp_optimizer, loader=loader, criterion=criterion,
                          config=cfg, noise_multiplier=noise, sample_rate=q, steps_per_epoch=steps,
                          accountant=accountant, sampler_source=sampler_source,
-                         noise_source=noise_source, _batch_sampler=sampler)
+                         noise_source=noise_source, canary_gradients=canary_gradients,
+                         _batch_sampler=sampler)
     dp_optimizer.attach_step_hook(setup._on_step)
     return setup

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dpkit.audit import AuditReport, simulate_gaussian_audit
+from dpkit.audit.canaries import AuditCanaryConfig
+from dpkit.audit.classifier import AuditResult, run_audit_classifier
+from dpkit.commands.flags import to_cli
 from dpkit.commands.options import fmt_eps
 from dpkit.commands.runners import emit
+from dpkit.commands.runners.train_classifier import settings_from
+from dpkit.engine import resolve_device
 
-__all__ = ["gaussian", "report_text"]
+__all__ = ["gaussian", "report_text", "train_classifier"]
 
 _NAMES = {"steinke": "Steinke et al. 2023 (epsilon-DP)",
           "fdp": "Mahloujifar et al. 2025 (f-DP, Gaussian)"}
@@ -29,3 +36,30 @@ def gaussian(*, epsilon: float, delta: float, canaries: int, alpha: float, seed:
     report = simulate_gaussian_audit(epsilon=epsilon, delta=delta, canaries=canaries, seed=seed,
                                      alpha=alpha)
     emit(report, as_json=as_json, text=lambda: report_text(report))
+
+
+def _audit_text(result: AuditResult) -> str:
+    lines = [f"audit directory: {result.audit_dir}",
+             f"{result.included} of {result.report.canaries} {result.canary_type} canaries "
+             f"trained on, with {result.records - result.included} examples"]
+    report = result.report
+    lines += report_text(report).splitlines()[:-1]  # the bounds; the verdict says more here
+    best = max(report.epsilon_lower_bound.values())
+    lines.append(f"verdict: VIOLATION: epsilon_LB = {best:.4f} > epsilon = "
+                 f"{fmt_eps(report.claimed_epsilon)}" if report.verdict == "violation" else
+                 f"verdict: consistent with the claim (epsilon_LB = {best:.4f} <= epsilon = "
+                 f"{fmt_eps(report.claimed_epsilon)})")
+    lines += [f"note: {to_cli(n)}" for n in result.train.notes]
+    return "\n".join(lines)
+
+
+def train_classifier(kw: dict[str, Any]) -> None:
+    """``dpkit audit train-classifier``: train-classifier's options plus the canaries'."""
+    device = resolve_device(kw.pop("device"))
+    as_json, quiet, out = kw.pop("as_json"), kw.pop("quiet"), kw.pop("out")
+    canaries = AuditCanaryConfig(canaries=kw.pop("canaries"), canary_type=kw.pop("canary_type"),
+                                 alpha=kw.pop("alpha"), seed=kw.pop("audit_seed"))
+    cfg, dataset, data = settings_from(kw)
+    result = run_audit_classifier(cfg, canaries=canaries, dataset=dataset, data=data, out=out,
+                                  device=device, quiet=quiet)
+    emit(result, as_json=as_json, text=lambda: _audit_text(result))

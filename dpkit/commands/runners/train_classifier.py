@@ -16,7 +16,7 @@ from dpkit.commands.runners import emit, privacy_config_from
 from dpkit.data import DataOptions
 from dpkit.engine import INVALID_EPSILON, resolve_device
 
-__all__ = ["run"]
+__all__ = ["run", "settings_from"]
 
 
 def _text(r: TrainResult) -> str:
@@ -51,6 +51,15 @@ def run(kw: dict[str, Any]) -> None:
         result = resume_classifier(kw["resume_dir"], device=device, quiet=quiet)
         emit(result, as_json=as_json, text=lambda: _text(result))
         return
+    cfg, dataset, data = settings_from(kw)
+    result = train_classifier(cfg, dataset=dataset, data=data, out=kw.pop("out"),
+                              device=device, quiet=quiet)
+    emit(result, as_json=as_json, text=lambda: _text(result))
+
+
+def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOptions]:
+    """The training configuration, dataset name and data options from train-classifier's
+    options ``kw`` (pops them; ``dpkit audit train-classifier`` shares them)."""
     privacy = privacy_config_from(kw)
     hidden = parse_int_list(kw.pop("hidden"), name="--hidden") or ()
     model = ModelConfig(arch=kw.pop("arch"), norm=kw.pop("norm"),
@@ -73,6 +82,4 @@ def run(kw: dict[str, Any]) -> None:
                            noise_augment=kw.pop("noise_augment"), ema=kw.pop("ema"),
                            eval_every=kw.pop("eval_every"),
                            seed=kw.pop("seed"))
-    result = train_classifier(cfg, dataset=kw.pop("dataset"), data=data, out=kw.pop("out"),
-                              device=device, quiet=quiet)
-    emit(result, as_json=as_json, text=lambda: _text(result))
+    return cfg, kw.pop("dataset"), data
