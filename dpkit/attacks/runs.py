@@ -4,11 +4,14 @@
 call. Each writes a fresh directory (default ``RUN/attacks/<method>-<timestamp>``, never an
 existing non-empty one) holding ``config.json``, ``result.json``, ``scores.json`` or the
 per-image numbers, and a PNG (ROC curve on log-log axes, or originals above reconstructions).
+A membership result also carries the empirical ε lower bound at the target run's δ and, next to it,
+the ε the target run claims (its ``privacy.json``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any, Callable
 
 import torch
 
+from dpkit.attacks.epsilon import DEFAULT_DELTA
 from dpkit.attacks.gan_membership import (LatentSearchConfig, discriminator_attack,
                                           gan_leaks_attack, gan_leaks_latent_attack)
 from dpkit.attacks.image_quality import match_to_training, rescale_per_image
@@ -26,7 +30,8 @@ from dpkit.attacks.membership import (LiRAConfig, classifier_shadow_fit, lira_at
 from dpkit.attacks.plots import paired_grid_png, roc_png
 from dpkit.attacks.scores import AttackMetrics, MembershipScores, attack_metrics, roc_curve
 from dpkit.classifiers import ClassifierConfig, load_classifier
-from dpkit.engine import RESULT_FILE, RunDir, check_new_run_dir, create_run_dir, open_run_dir
+from dpkit.engine import (RESULT_FILE, PrivacyReport, RunDir, check_new_run_dir, create_run_dir,
+                          open_run_dir)
 from dpkit.gan import load_gan
 from dpkit.errors import DPKitError, require
 from dpkit.names import (CLASSIFIER_METHODS, GAN_METHODS, MEMBERSHIP_METHODS,
@@ -40,7 +45,11 @@ GOOD_SSIM = 0.4
 MAX_DEFAULT_CANDIDATES = 100
 MAX_LATENT_STARTS = 1000  # generated samples gan-leaks-latent searches for each start
 _SUMMARY_KEYS_MEMBERSHIP = ("method", "auc", "balanced_accuracy", "tpr_at_fpr_0.001",
-                            "tpr_at_fpr_0.01", "num_members", "num_nonmembers")
+                            "tpr_at_fpr_0.01", "num_members", "num_nonmembers",
+                            "epsilon_lower_bound", "epsilon_lower_bound_method",
+                            "epsilon_lower_bound_confidence", "epsilon_lower_bound_delta")
+_CLAIM_KEYS = ("claimed_epsilon", "epsilon_violation")  # only when the target has privacy.json
+VIOLATION = "VIOLATION: the attack proves more leakage than the claimed epsilon"
 _SUMMARY_KEYS_RECONSTRUCT = ("method", "mean_ssim", "ssim", "psnr", "num_reconstructed",
                              "num_good", "grid")
 
@@ -85,7 +94,13 @@ class MembershipOptions:
 
 @dataclass(frozen=True)
 class MembershipRun:
-    """Result of one membership attack: its metrics, the other variants', and where it wrote."""
+    """Result of one membership attack: its metrics, the other variants', and where it wrote.
+
+    ``extra`` holds ``claimed_epsilon`` (the target's privacy.json; ∞ for non-private training)
+    and ``epsilon_violation`` (the main attack's ε lower bound exceeds it: broken DP) when the
+    target run has a privacy report. Only the main attack is compared, so the comparison is one
+    test at the bound's confidence, not the best of several.
+    """
 
     metrics: AttackMetrics
     out_dir: Path
@@ -102,11 +117,18 @@ class MembershipRun:
         """The short JSON form (``dpkit attack membership --json``); result.json holds
         :meth:`to_dict`."""
         full = self.to_dict()
-        return {k: full[k] for k in _SUMMARY_KEYS_MEMBERSHIP} | {"roc": full["roc"]}
+        return ({k: full[k] for k in _SUMMARY_KEYS_MEMBERSHIP}
+                | {k: full[k] for k in _CLAIM_KEYS if k in full} | {"roc": full["roc"]})
 
     def summary(self) -> str:
         """Human-readable lines: each variant's metrics, the shadows' cost, the ROC curve."""
-        lines = [self.metrics.summary()] + [f"  {v.summary()}" for v in self.variants]
+        lines = [self.metrics.summary()] + [textwrap.indent(v.summary(), "  ")
+                                            for v in self.variants]
+        if "claimed_epsilon" in self.extra:
+            lines.append(f"claimed epsilon {self.extra['claimed_epsilon']:.4g} "
+                         f"(target run's privacy.json)")
+            if self.extra["epsilon_violation"]:
+                lines.append(VIOLATION)
         if "seconds_per_shadow" in self.extra:
             lines.append(f"{self.extra['shadow_models']} shadow models, "
                          f"{self.extra['seconds_per_shadow']:.2f} s each, shadow epsilon "
@@ -118,6 +140,14 @@ class MembershipRun:
 def _target_kind(run_dir: str | Path) -> tuple[RunDir, str]:
     run = open_run_dir(run_dir)
     return run, run.kind
+
+
+def _claimed_privacy(run: RunDir) -> PrivacyReport | None:
+    """The target run's privacy report, or None when it has none (then δ is unknown)."""
+    try:
+        return run.read_privacy()
+    except (DPKitError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _attack_dir(run: RunDir, name: str, out: str | Path | None) -> RunDir:
@@ -182,7 +212,9 @@ def run_membership(run_dir: str | Path, opts: MembershipOptions, *, out: str | P
     """Membership inference against a ``train-classifier`` or ``train-gan`` run.
 
     Members are the run's training examples and non-members its held-out (else test) examples,
-    in equal numbers (:func:`~dpkit.attacks.membership.membership_split`).
+    in equal numbers (:func:`~dpkit.attacks.membership.membership_split`). The ε lower bounds
+    are at the target's δ (:data:`~dpkit.attacks.epsilon.DEFAULT_DELTA` when it has no
+    privacy.json), and the main attack's bound is compared with the target's claimed ε.
     """
     run, kind = _target_kind(run_dir)
     wanted = CLASSIFIER_METHODS if kind == "train-classifier" else GAN_METHODS
@@ -197,8 +229,13 @@ def run_membership(run_dir: str | Path, opts: MembershipOptions, *, out: str | P
     else:
         scores, extra = _gan_scores(run, opts, device)
     dest = _attack_dir(run, f"membership-{opts.method}", out)
-    metrics = [attack_metrics(s) for s in scores]
+    claim = _claimed_privacy(run)
+    delta = claim.delta if claim is not None and 0 < claim.delta < 1 else DEFAULT_DELTA
+    metrics = [attack_metrics(s, delta=delta) for s in scores]
     roc = roc_png({m.method: roc_curve(s) for m, s in zip(metrics, scores)}, dest.file("roc.png"))
+    if claim is not None:
+        extra = extra | {"claimed_epsilon": claim.epsilon,
+                         "epsilon_violation": metrics[0].epsilon.epsilon > claim.epsilon}
     extra = extra | {"seconds": time.perf_counter() - t0}
     result = MembershipRun(metrics=metrics[0], out_dir=dest.path, roc=roc,
                            variants=tuple(metrics[1:]), extra=extra)

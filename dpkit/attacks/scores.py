@@ -2,8 +2,9 @@
 
 Every attack in :mod:`dpkit.attacks` returns member and non-member scores with one direction:
 **higher = more likely a member**. This module turns them into the ROC curve, AUC, balanced
-accuracy and TPR at fixed low false-positive rates (Carlini et al. 2022, arXiv:2112.03570, argue
-that low-FPR TPR on log axes is the number that matters).
+accuracy, TPR at fixed low false-positive rates (Carlini et al. 2022, arXiv:2112.03570, argue
+that low-FPR TPR on log axes is the number that matters) and the empirical ε lower bound the ROC
+proves (:mod:`.epsilon`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dpkit.attacks.epsilon import DEFAULT_DELTA, EpsilonLowerBound, epsilon_lower_bound
 from dpkit.errors import DPKitError
 
 __all__ = ["AttackMetrics", "MembershipScores", "RocCurve", "attack_metrics", "auc",
@@ -54,7 +56,10 @@ class RocCurve:
 
 @dataclass(frozen=True)
 class AttackMetrics:
-    """What a membership attack achieves (``to_dict`` is the ``--json`` output)."""
+    """What a membership attack achieves (``to_dict`` is the ``--json`` output).
+
+    ``epsilon`` is the valid empirical ε lower bound of the attack's ROC (:mod:`.epsilon`).
+    """
 
     method: str
     auc: float
@@ -63,13 +68,15 @@ class AttackMetrics:
     tpr_at_fpr_0_01: float
     num_members: int
     num_nonmembers: int
+    epsilon: EpsilonLowerBound
 
-    def to_dict(self) -> dict[str, float | int | str]:
+    def to_dict(self) -> dict[str, float | int | str | None]:
         return {"method": self.method, "auc": self.auc,
                 "balanced_accuracy": self.balanced_accuracy,
                 "tpr_at_fpr_0.001": self.tpr_at_fpr_0_001,
                 "tpr_at_fpr_0.01": self.tpr_at_fpr_0_01,
-                "num_members": self.num_members, "num_nonmembers": self.num_nonmembers}
+                "num_members": self.num_members, "num_nonmembers": self.num_nonmembers,
+                **self.epsilon.to_dict()}
 
     def summary(self) -> str:
         text = (f"{self.method}: AUC {self.auc:.4f}, balanced accuracy "
@@ -78,7 +85,7 @@ class AttackMetrics:
                 f"({self.num_members} members, {self.num_nonmembers} non-members)")
         if self.num_nonmembers < 1000:  # 0.1% FPR is below the resolution 1/num_nonmembers
             text += "; TPR at 0.1% FPR is at zero false positives here (needs >= 1000 non-members)"
-        return text
+        return f"{text}\n{self.epsilon.summary()}"
 
 
 def _as_array(x: np.ndarray | torch.Tensor | list[float], name: str) -> np.ndarray:
@@ -122,12 +129,14 @@ def tpr_at_fpr(curve: RocCurve, max_fpr: float) -> float:
     return float(curve.tpr[ok].max())
 
 
-def attack_metrics(scores: MembershipScores) -> AttackMetrics:
-    """AUC, best balanced accuracy over thresholds, and TPR at 0.1% and 1% FPR."""
+def attack_metrics(scores: MembershipScores, *, delta: float = DEFAULT_DELTA) -> AttackMetrics:
+    """AUC, best balanced accuracy over thresholds, TPR at 0.1% and 1% FPR, and the valid
+    empirical ε lower bound at ``delta`` (the target run's δ) with 95% confidence."""
     curve = roc_curve(scores)
     return AttackMetrics(
         method=scores.method, auc=auc(curve),
         balanced_accuracy=float(np.max(0.5 * (1.0 + curve.tpr - curve.fpr))),
         tpr_at_fpr_0_001=tpr_at_fpr(curve, LOW_FPRS[0]),
         tpr_at_fpr_0_01=tpr_at_fpr(curve, LOW_FPRS[1]),
-        num_members=int(scores.members.size), num_nonmembers=int(scores.nonmembers.size))
+        num_members=int(scores.members.size), num_nonmembers=int(scores.nonmembers.size),
+        epsilon=epsilon_lower_bound(scores.members, scores.nonmembers, delta=delta))
