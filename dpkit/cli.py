@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Evaluate a run directory (accuracy, robustness, FID, KID, PRC, MiFID)."),
     "privacy": ("dpkit.commands.privacy", "privacy",
                 "Epsilon of a planned DP-SGD run, or the sigma that reaches a target epsilon."),
+    "report": ("dpkit.commands.report", "report_command",
+               "One self-contained HTML page (summary, warnings, plots) for a set of runs."),
     "sample": ("dpkit.commands.sample", "sample_command",
                "Generate images from the generator of a train-gan run."),
     "train-classifier": ("dpkit.commands.train_classifier", "train_classifier_command",

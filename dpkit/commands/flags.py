@@ -41,6 +41,11 @@ FIELD_FLAGS: dict[str, str] = {
     "noise_augment": "--noise-augment",
     "ema": "--ema",
     "save_every": "--save-every",
+    # report
+    "force=True": "--force",
+    # audit
+    "canaries": "--canaries",
+    "canary_type": "--canary-type",
     "eval_every": "--eval-every",
     "pgd.eps": "--pgd-eps",
     "pgd.steps": "--pgd-steps",
