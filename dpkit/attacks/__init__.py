@@ -1,10 +1,11 @@
 """Privacy attacks: membership inference and training-data reconstruction.
 
 Every membership attack returns :class:`MembershipScores` (higher = member); :mod:`.scores` turns
-them into AUC and TPR at low FPR. Every reconstruction is scored by SSIM/PSNR against its nearest
+them into AUC, TPR at low FPR and (:mod:`.epsilon`) the empirical ε lower bound of the ROC. Every reconstruction is scored by SSIM/PSNR against its nearest
 training image (:mod:`.image_quality`).
 """
 
+from dpkit.attacks.epsilon import EpsilonLowerBound, epsilon_lower_bound
 from dpkit.attacks.gan_membership import (LatentSearchConfig, closest_distances,
                                           discriminator_attack, gan_leaks_attack,
                                           gan_leaks_latent_attack)
@@ -39,5 +40,5 @@ __all__ = [
     "discriminator_attack", "gan_leaks_attack", "gan_leaks_latent_attack",
     "CLASSIFIER_METHODS", "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS",
     "MembershipOptions", "MembershipRun", "ReconstructionOptions", "ReconstructionRun",
-    "run_membership", "run_reconstruction",
+    "run_membership", "run_reconstruction", "EpsilonLowerBound", "epsilon_lower_bound",
 ]
