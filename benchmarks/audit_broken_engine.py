@@ -8,28 +8,15 @@ Everything after ``--`` is a normal ``dpkit audit`` command line:
         --subset 10000 --epochs 5 --batch-size 256 --lr 1.0 --momentum 0 --epsilon 1 \\
         --canaries 1000 --canary-type gradient --out benchmarks/runs/audit/fm-broken-eps1 --json
 
-The same monkeypatch as the broken-engine tests (tests/test_audit_classifier.py).
+The same broken engine as the broken-engine tests (:func:`dpkit.engine.broken.noise_disabled`).
 """
 
 from __future__ import annotations
 
 import sys
 
-import dpkit.engine.private as private
 from dpkit.cli import cli
-
-
-def _without_noise() -> None:
-    original = private._add_noise
-
-    def no_noise(optimizer, source, canaries=None, sample_rate=0.0):
-        sigma, optimizer.noise_multiplier = optimizer.noise_multiplier, 0.0
-        try:
-            original(optimizer, source, canaries, sample_rate)
-        finally:
-            optimizer.noise_multiplier = sigma
-
-    private._add_noise = no_noise
+from dpkit.engine.broken import noise_disabled
 
 
 def main() -> None:
@@ -38,8 +25,8 @@ def main() -> None:
         args = args[1:]
     if not args:
         sys.exit(__doc__)
-    _without_noise()
-    cli.main(args=["audit", *args], prog_name="dpkit")
+    with noise_disabled():
+        cli.main(args=["audit", *args], prog_name="dpkit")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,16 @@ def cli_runner():
     return CliRunner()
 
 
+@pytest.fixture
+def broken_engine():
+    """DP-SGD's noise switched off for the test (dpkit.engine.broken.noise_disabled): what a
+    silent bug in the noise step would do; audits must catch it."""
+    from dpkit.engine.broken import noise_disabled
+
+    with noise_disabled():
+        yield
+
+
 @pytest.fixture(scope="session")
 def digits():
     from dpkit.data import load_dataset

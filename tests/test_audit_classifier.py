@@ -21,7 +21,6 @@ import json
 import numpy as np
 import pytest
 
-import dpkit.engine.private as private
 from dpkit.audit.canaries import AuditCanaryConfig
 from dpkit.audit.classifier import (AUDIT_FILE, CANARIES_FILE, PRECISION_FILE, TRAIN_DIR,
                                     run_audit_classifier)
@@ -52,20 +51,6 @@ def _gradient_audit(tmp_path, *, mode: str = "hooks", seed: int = 0, name: str =
                                 dataset="digits", data=DataOptions(), out=tmp_path / name)
 
 
-def _without_noise(monkeypatch) -> None:
-    """The broken engine: the noise step still runs (canaries and all) with σ forced to 0."""
-    original = private._add_noise
-
-    def no_noise(optimizer, source, canaries=None, sample_rate=0.0):
-        sigma, optimizer.noise_multiplier = optimizer.noise_multiplier, 0.0
-        try:
-            original(optimizer, source, canaries, sample_rate)
-        finally:
-            optimizer.noise_multiplier = sigma
-
-    monkeypatch.setattr(private, "_add_noise", no_noise)
-
-
 def _read_csv(path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -74,8 +59,7 @@ def _read_csv(path) -> list[dict[str, str]]:
 # ------------------------------------------------------------- the broken engine is caught
 
 @pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
-def test_an_engine_without_noise_is_caught(tmp_path, monkeypatch, mode):
-    _without_noise(monkeypatch)
+def test_an_engine_without_noise_is_caught(tmp_path, broken_engine, mode):
     result = _gradient_audit(tmp_path, mode=mode)
     report = result.report
     assert report.claimed_epsilon == pytest.approx(1.0, abs=0.01)  # the run still claims ε = 1
@@ -90,11 +74,10 @@ def test_correct_dp_is_consistent(tmp_path, seed):
     assert max(report.epsilon_lower_bound.values()) <= report.claimed_epsilon
 
 
-def test_the_canaries_are_clipped_like_examples(tmp_path, monkeypatch):
+def test_the_canaries_are_clipped_like_examples(tmp_path, monkeypatch, broken_engine):
     """Canaries of norm 10·C are clipped to C: the same scores as with norm-C canaries."""
     from dpkit.audit.canaries import DiracCanaries
 
-    _without_noise(monkeypatch)
     plain = _read_csv(_gradient_audit(tmp_path, name="plain").audit_dir + "/" + CANARIES_FILE)
     original = DiracCanaries.__init__
 
