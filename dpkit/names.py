@@ -15,7 +15,7 @@ __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "AR
            "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
            "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
            "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS", "AUDIT_BOUNDS",
-           "AUDIT_VERDICTS", "CANARY_TYPES"]
+           "AUDIT_VERDICTS", "CANARY_TYPES", "GAN_CANARY_TYPES"]
 
 # engine: accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps (the only
 # ones allowed to calibrate σ or report a training run's ε) ...
@@ -61,3 +61,7 @@ AUDIT_VERDICTS = ("consistent", "violation")
 # out-of-distribution images (black-box: scored by the final model's loss), and Dirac gradients
 # added to DP-SGD's clipped sum (white-box: scored by the parameter change)
 CANARY_TYPES = ("mislabeled", "ood", "gradient")
+# canaries of ``dpkit audit train-gan``: Dirac gradients in the discriminator's DP-SGD steps
+# (white-box: scored by the parameter change) and held-out real images (scored by the final
+# discriminator's logit)
+GAN_CANARY_TYPES = ("gradient", "image")

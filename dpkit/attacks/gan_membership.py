@@ -25,30 +25,38 @@ from dpkit.data import ImageTensorDataset
 from dpkit.errors import require
 from dpkit.gan.models import run_generator
 
-__all__ = ["LatentSearchConfig", "closest_distances", "discriminator_attack", "gan_leaks_attack",
-           "gan_leaks_latent_attack"]
+__all__ = ["LatentSearchConfig", "closest_distances", "discriminator_attack",
+           "discriminator_logits", "gan_leaks_attack", "gan_leaks_latent_attack"]
 
 
 def _images(ds: ImageTensorDataset, device: torch.device | str) -> torch.Tensor:
     return ds.tensors()[0].to(device)  # (N, C, H, W)
 
 
+def discriminator_logits(discriminator: nn.Module, records: ImageTensorDataset, *,
+                         device: torch.device | str = "cpu", batch_size: int = 512
+                         ) -> torch.Tensor:
+    """(N,) float32 "real" logits D(x) of the records (D(x, y) when conditional), on the CPU;
+    the discriminator is put in eval mode."""
+    discriminator.eval()
+    conditional = getattr(discriminator, "num_classes", 0)
+    x, y = _images(records, device), records.labels.to(device)  # (N, C, H, W), (N,)
+    with torch.no_grad():
+        return torch.cat([(discriminator(x[s:s + batch_size], y[s:s + batch_size])
+                           if conditional else discriminator(x[s:s + batch_size])
+                           ).reshape(-1).float().cpu()
+                          for s in range(0, x.shape[0], batch_size)]
+                         or [torch.zeros(0)])
+
+
 def discriminator_attack(discriminator: nn.Module, members: ImageTensorDataset,
                          nonmembers: ImageTensorDataset, *, device: torch.device | str = "cpu",
                          batch_size: int = 512) -> MembershipScores:
     """LOGAN white-box: score = D(x) (D(x, y) when conditional), the "real" logit."""
-    discriminator.eval()
-    conditional = getattr(discriminator, "num_classes", 0)
-
-    def score(ds: ImageTensorDataset) -> torch.Tensor:
-        x, y = _images(ds, device), ds.labels.to(device)
-        with torch.no_grad():
-            return torch.cat([(discriminator(x[s:s + batch_size], y[s:s + batch_size])
-                               if conditional else discriminator(x[s:s + batch_size])
-                               ).reshape(-1).float().cpu()
-                              for s in range(0, x.shape[0], batch_size)])
-
-    return MembershipScores("discriminator", score(members), score(nonmembers))
+    return MembershipScores(
+        "discriminator",
+        discriminator_logits(discriminator, members, device=device, batch_size=batch_size),
+        discriminator_logits(discriminator, nonmembers, device=device, batch_size=batch_size))
 
 
 def closest_distances(queries: torch.Tensor, samples: torch.Tensor, *,

@@ -1,8 +1,8 @@
-"""Canaries for auditing a classifier's training in one run (Steinke, Nasr & Jagielski 2023,
+"""Canaries for auditing a training run in one run (Steinke, Nasr & Jagielski 2023,
 arXiv:2305.08846): m canaries, each included in the private data independently with probability
 1/2, and their scores (higher = more likely included).
 
-Three kinds (``CANARY_TYPES``):
+A classifier's three kinds (``CANARY_TYPES``):
 
 * ``mislabeled`` (black-box): held-out training-split examples (never in the private set), each
   with a fixed random wrong label; score = −(cross-entropy of the final model on (x, wrong y)).
@@ -13,6 +13,10 @@ Three kinds (``CANARY_TYPES``):
   like an example), adds a gradient of norm C at j_i to the clipped sum before the noise
   (:class:`DiracCanaries`, plugged into the engine as its
   :class:`~dpkit.engine.private.CanaryGradients`); score = θ_0[j_i] − θ_T[j_i].
+
+A DP-GAN's two (``GAN_CANARY_TYPES``, scored in :mod:`dpkit.audit.gan`): ``gradient`` in the
+discriminator's steps, and ``image``: held-out training-split images with their own labels
+(:func:`heldout_canaries`), scored by the final discriminator's logit.
 
 Randomness: the audit seed alone fixes membership, the canaries' content and the gradient
 canaries' sampling, each from its own stream (independent of the training seed). Membership is
@@ -32,11 +36,14 @@ from torch import nn
 from dpkit.audit._validate import check_alpha
 from dpkit.data import DatasetBundle, ImageTensorDataset
 from dpkit.errors import require
-from dpkit.names import CANARY_TYPES
+from dpkit.names import CANARY_TYPES, GAN_CANARY_TYPES
 
-__all__ = ["CANARY_TYPES", "AuditCanaryConfig", "DataCanaries", "DiracCanaries",
-           "draw_membership", "mislabeled_canaries", "ood_canaries", "choose_coordinates",
-           "loss_scores"]
+__all__ = ["CANARY_TYPES", "GAN_CANARY_TYPES", "AuditCanaryConfig", "DataCanaries",
+           "DiracCanaries", "draw_membership", "mislabeled_canaries", "heldout_canaries",
+           "ood_canaries", "choose_coordinates", "loss_scores"]
+
+# every canary type some audit knows (each audit checks its own list)
+_KNOWN_TYPES = tuple(dict.fromkeys(CANARY_TYPES + GAN_CANARY_TYPES))
 
 # the independent random streams drawn from the audit seed
 _MEMBERSHIP, _CONTENT, _SAMPLING = 0, 1, 2
@@ -52,7 +59,7 @@ class AuditCanaryConfig:
 
     Attributes:
         canaries: m, the number of canaries (each included with probability 1/2).
-        canary_type: one of ``CANARY_TYPES``.
+        canary_type: one of ``CANARY_TYPES`` (a classifier) or ``GAN_CANARY_TYPES`` (a GAN).
         alpha: significance; every ε lower bound holds with probability 1 − alpha.
         seed: the audit seed: membership, canary content and canary sampling (not the training).
     """
@@ -65,9 +72,9 @@ class AuditCanaryConfig:
     def __post_init__(self) -> None:
         require(self.canaries >= 2, f"canaries={self.canaries} must be >= 2 (e.g. 1000): the "
                                     f"bounds compare included with excluded canaries")
-        require(self.canary_type in CANARY_TYPES,
+        require(self.canary_type in _KNOWN_TYPES,
                 f"canary_type={self.canary_type!r} is unknown; choose one of "
-                f"{', '.join(CANARY_TYPES)}")
+                f"{', '.join(_KNOWN_TYPES)}")
         check_alpha(self.alpha)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +101,20 @@ class DataCanaries:
         return ImageTensorDataset(self.images[idx], self.labels[idx])
 
 
+def _pick_heldout(bundle: DatasetBundle, *, canaries: int, kind: str, rng: np.random.Generator
+                  ) -> tuple[ImageTensorDataset, torch.Tensor]:
+    """The held-out examples and m sorted indices into them, drawn from ``rng``."""
+    heldout = bundle.heldout if bundle.heldout is not None else bundle.train.subset(
+        torch.arange(0))
+    n, total = len(heldout), len(heldout) + len(bundle.train)
+    fix = (f"use subset={total - canaries} (or fewer) to leave {canaries} held out"
+           if total - canaries >= 1 else f"use canaries={n} or fewer")
+    require(n >= canaries,
+            f"canaries={canaries} {kind} canaries need {canaries} held-out training "
+            f"examples but only {n} are available; {fix}")
+    return heldout, torch.from_numpy(np.sort(rng.choice(n, size=canaries, replace=False)))
+
+
 def mislabeled_canaries(bundle: DatasetBundle, *, canaries: int, seed: int) -> DataCanaries:
     """m of the bundle's held-out training-split examples (never in the private set), each with
     a fixed random wrong label.
@@ -101,20 +122,26 @@ def mislabeled_canaries(bundle: DatasetBundle, *, canaries: int, seed: int) -> D
     Raises:
         DPKitError: fewer than m held-out examples.
     """
-    heldout = bundle.heldout if bundle.heldout is not None else bundle.train.subset(
-        torch.arange(0))
-    n, total = len(heldout), len(heldout) + len(bundle.train)
-    fix = (f"use subset={total - canaries} (or fewer) to leave {canaries} held out"
-           if total - canaries >= 1 else f"use canaries={n} or fewer")
-    require(n >= canaries,
-            f"canaries={canaries} mislabeled canaries need {canaries} held-out training "
-            f"examples but only {n} are available; {fix}")
-    num_classes = bundle.num_classes
     rng = _rng(seed, _CONTENT)
-    pick = torch.from_numpy(np.sort(rng.choice(n, size=canaries, replace=False)))
+    heldout, pick = _pick_heldout(bundle, canaries=canaries, kind="mislabeled", rng=rng)
+    num_classes = bundle.num_classes
     labels = heldout.labels[pick]
     shift = torch.from_numpy(rng.integers(1, num_classes, size=canaries))  # never 0: wrong
     return DataCanaries(images=heldout.images[pick], labels=(labels + shift) % num_classes,
+                        source_indices=bundle.heldout_indices[pick])
+
+
+def heldout_canaries(bundle: DatasetBundle, *, canaries: int, seed: int,
+                     kind: str = "image") -> DataCanaries:
+    """m of the bundle's held-out training-split examples (never in the private set) as they
+    are, with their own labels: in-distribution canaries (a GAN's ``image`` canaries).
+
+    Raises:
+        DPKitError: fewer than m held-out examples.
+    """
+    heldout, pick = _pick_heldout(bundle, canaries=canaries, kind=kind,
+                                  rng=_rng(seed, _CONTENT))
+    return DataCanaries(images=heldout.images[pick], labels=heldout.labels[pick],
                         source_indices=bundle.heldout_indices[pick])
 
 
@@ -219,7 +246,8 @@ class DiracCanaries:
         An included canary's gradient +C pushes its coordinate down at every step it joins: with
         SGD (with or without momentum) θ_T[j] moves by −lr · C / B per such step on top of the
         noise and the natural drift, so included canaries score higher. Adam and Adagrad rescale
-        each coordinate's update but keep its sign, so the direction holds on average.
+        each coordinate's update but keep its sign, so the direction holds on average (the
+        DP-GAN's discriminator trains with Adam: see :mod:`dpkit.audit.gan`).
         """
         assert self.initial is not None, "the canaries were never sampled: no step was taken"
         p = [q for q in final.parameters() if q.requires_grad][self.param_index]

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from dpkit.data import DatasetBundle, dataset_from_record, load_dataset
-from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, PrivacyReport, RunDir, check_new_run_dir,
-                          plot_curves, resume_run, running, start_run)
+from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, CanaryGradients, PrivacyReport,
+                          RunDir, check_new_run_dir, plot_curves, resume_run, running, start_run)
 from dpkit.errors import DPKitError
 from dpkit.gan.training import GANConfig, check_gan_data, fit_gan
 
@@ -49,9 +49,10 @@ class GANResult:
 
 
 def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.device | str,
-         quiet: bool, resume: bool) -> GANResult:
+         quiet: bool, resume: bool, canary_gradients: CanaryGradients | None = None) -> GANResult:
     fit = fit_gan(cfg, bundle.train, device=device, quiet=quiet, checkpoint=run.checkpoint_path,
-                  resume=resume, samples_dir=run.file("samples"), on_epoch=run.append_metrics)
+                  resume=resume, samples_dir=run.file("samples"), on_epoch=run.append_metrics,
+                  canary_gradients=canary_gradients)
     run.write_json(PRIVACY_FILE, fit.report.to_dict())
     # the publishable weights only (the weight average when ema is on)
     torch.save(fit.generator.state_dict(), run.final_path)
@@ -73,7 +74,8 @@ def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.de
 
 def train_gan(cfg: GANConfig, *, out: str | Path | None = None,
               device: torch.device | str = "cpu", quiet: bool = True,
-              bundle: DatasetBundle | None = None) -> GANResult:
+              bundle: DatasetBundle | None = None, split: dict[str, Any] | None = None,
+              canary_gradients: CanaryGradients | None = None) -> GANResult:
     """Load the data, check the run can start, create the run directory and train (see
     :func:`~dpkit.gan.training.fit_gan`). Nothing is created when the data or settings are
     refused.
@@ -84,6 +86,8 @@ def train_gan(cfg: GANConfig, *, out: str | Path | None = None,
         device: where to train.
         quiet: no progress bars.
         bundle: the loaded dataset, to skip loading it again.
+        split: split.json (default: ``bundle.split_record()``); an audit adds its canaries.
+        canary_gradients: white-box audit canaries (see :func:`~dpkit.gan.training.fit_gan`).
     """
     check_new_run_dir(out, resumable=True)
     if bundle is None:
@@ -91,9 +95,11 @@ def train_gan(cfg: GANConfig, *, out: str | Path | None = None,
     if cfg.num_classes is None:
         cfg = cfg.resolved(bundle.num_classes)
     check_gan_data(cfg, bundle.train)
-    run = start_run(COMMAND, out, config=cfg.to_dict(), split=bundle.split_record())
+    run = start_run(COMMAND, out, config=cfg.to_dict(),
+                    split=split if split is not None else bundle.split_record())
     with running(run, created=True):
-        return _run(run, cfg, bundle, device=device, quiet=quiet, resume=False)
+        return _run(run, cfg, bundle, device=device, quiet=quiet, resume=False,
+                    canary_gradients=canary_gradients)
 
 
 def resume_gan(run_dir: str | Path, *, epochs: int | None = None,

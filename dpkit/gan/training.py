@@ -18,9 +18,9 @@ import torch
 from torchvision.utils import save_image
 
 from dpkit.data import DataOptions, ImageTensorDataset
-from dpkit.engine import (PrivacyConfig, PrivacyReport, PrivateSetup, WeightAverage,
-                          load_checkpoint, make_private, save_checkpoint, seed_everything,
-                          train_epochs)
+from dpkit.engine import (CanaryGradients, PrivacyConfig, PrivacyReport, PrivateSetup,
+                          WeightAverage, load_checkpoint, make_private, save_checkpoint,
+                          seed_everything, train_epochs)
 from dpkit.errors import PrivacyViolation, require
 from dpkit.gan.models import CONDITIONINGS, IMAGE_SIZES, Discriminator, Generator, build_models
 from dpkit.gan.schedule import SCHEDULES, DStepSchedule
@@ -310,7 +310,8 @@ def label_count(train: ImageTensorDataset) -> int:
 def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device | str = "cpu",
             quiet: bool = True, checkpoint: str | Path | None = None, resume: bool = False,
             samples_dir: str | Path | None = None,
-            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> GANFit:
+            on_epoch: Callable[[dict[str, Any]], None] | None = None,
+            canary_gradients: CanaryGradients | None = None) -> GANFit:
     """Train a DCGAN whose discriminator is trained with DP-SGD (see :mod:`dpkit.gan.steps`).
 
     Args:
@@ -325,6 +326,8 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
         samples_dir: write a fixed-noise grid ``epoch_NNN.png`` there after every epoch (one row
             per class when conditional).
         on_epoch: called with each epoch's record (e.g. to append it to metrics.jsonl).
+        canary_gradients: white-box audit canaries added to every discriminator step's clipped
+            sum (:class:`~dpkit.engine.private.CanaryGradients`; they count in N).
 
     Returns:
         :class:`GANFit`.
@@ -350,7 +353,7 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     setup = make_private(disc, d_opt, train, cfg.privacy, batch_size=cfg.batch_size,
                          epochs=cfg.epochs, criterion=torch.nn.BCEWithLogitsLoss(),
-                         seed=cfg.seed)
+                         seed=cfg.seed, canary_gradients=canary_gradients)
     fixed_z = torch.randn(GRID_SIZE, cfg.latent_dim,
                           generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     labels = grid_labels(cfg.classes)

@@ -13,7 +13,7 @@ from dpkit.errors import DPKitError
 from dpkit.gan import (RECIPE_FIELDS, GANConfig, GANResult, gan_recipe_config, resume_gan,
                        train_gan)
 
-__all__ = ["run"]
+__all__ = ["run", "config_from"]
 
 
 def _betas(text: str) -> tuple[float, float]:
@@ -36,7 +36,9 @@ def _grayscale(channels: str, grayscale: bool | None) -> bool | None:
     return wanted
 
 
-def _config(kw: dict[str, Any]) -> GANConfig:
+def config_from(kw: dict[str, Any]) -> GANConfig:
+    """The GAN's configuration from train-gan's options ``kw`` (``dpkit audit train-gan``
+    shares them)."""
     privacy = privacy_config_from(kw)
     data = DataOptions(data_root=kw["data_root"], download=kw["download"],
                        image_size=kw["image_size"] if kw["image_size"] is not None
@@ -86,5 +88,5 @@ def run(kw: dict[str, Any]) -> None:
         result = resume_gan(kw["resume"], epochs=kw["epochs"], device=device,
                             quiet=quiet or as_json)
     else:
-        result = train_gan(_config(kw), out=kw["out"], device=device, quiet=quiet or as_json)
+        result = train_gan(config_from(kw), out=kw["out"], device=device, quiet=quiet or as_json)
     emit(result, as_json=as_json, text=lambda: _text(result))
