@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "One self-contained HTML page (summary, warnings, plots) for a set of runs."),
     "sample": ("dpkit.commands.sample", "sample_command",
                "Generate images from the generator of a train-gan run."),
+    "study": ("dpkit.commands.study", "study_command",
+              "A grid of runs (epsilons x models x options x seeds): trained, evaluated, "
+              "attacked, reported; resumable."),
     "train-classifier": ("dpkit.commands.train_classifier", "train_classifier_command",
                          "Train a classifier with DP-SGD, optionally with PGD adversarial "
                          "training."),
