@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dpkit.attacks.scores import MembershipScores, roc_curve  # noqa: E402
@@ -57,6 +58,9 @@ def privacy_utility_png(runs: Sequence[tuple[str, RunSummary]],
             for e, v, n in private:
                 ax.annotate(n, (e, v), fontsize=7, xytext=(3, 3), textcoords="offset points")
             ax.set_xscale("log")
+            ax.set_xticks(sorted({p[0] for p in private}))  # the ε of the runs, as plain numbers
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.2g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         for k, (n, _, v) in enumerate(p for p in points if not math.isfinite(p[1])):
             ax.axhline(v, ls="--", color=f"C{(k + 1) % 10}", label=f"non-private: {n}")
         ax.set_xlabel("epsilon (log scale)")
