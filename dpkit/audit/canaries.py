@@ -80,6 +80,17 @@ class AuditCanaryConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def check_for(self, model: str, types: tuple[str, ...], *, private: bool) -> None:
+        """Refuse a canary type ``model`` ("classifier", "GAN") has no use for, and gradient
+        canaries without DP-SGD (they join its clipped sum, which ``enabled=False`` skips)."""
+        require(self.canary_type in types,
+                f"canary_type={self.canary_type!r} is not a {model}'s canary; choose one of "
+                f"{', '.join(types)}")
+        require(self.canary_type != "gradient" or private,
+                "gradient canaries join DP-SGD's clipped sum, which enabled=False skips; for "
+                "the non-private baseline train with noise_multiplier=0 (clipping, no noise, "
+                "epsilon = inf)")
+
 
 def draw_membership(canaries: int, seed: int) -> np.ndarray:
     """(m,) bool: canary i is included, independently with probability 1/2."""

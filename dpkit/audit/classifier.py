@@ -30,7 +30,6 @@ from dpkit.classifiers.runs import fit_defaults, run_config, train_loaded_classi
 from dpkit.classifiers.training import ClassifierConfig, check_classifier_data
 from dpkit.data import DataOptions, load_dataset
 from dpkit.engine import check_new_run_dir
-from dpkit.errors import require
 
 __all__ = ["AUDIT_COMMAND", "AUDIT_FILE", "CANARIES_FILE", "PRECISION_FILE", "TRAIN_DIR",
            "AuditResult", "run_audit_classifier"]
@@ -62,12 +61,7 @@ def run_audit_classifier(cfg: ClassifierConfig, *, canaries: AuditCanaryConfig, 
             without DP-SGD, or anything ``train_classifier`` refuses.
     """
     m, kind = canaries.canaries, canaries.canary_type
-    require(kind in CANARY_TYPES, f"canary_type={kind!r} is not a classifier's canary; choose "
-                                  f"one of {', '.join(CANARY_TYPES)}")
-    require(kind != "gradient" or cfg.privacy.enabled,
-            "gradient canaries join DP-SGD's clipped sum, which enabled=False skips; for the "
-            "non-private baseline train with noise_multiplier=0 (clipping, no noise, "
-            "epsilon = inf)")
+    canaries.check_for("classifier", CANARY_TYPES, private=cfg.privacy.enabled)
     check_new_run_dir(out)
     bundle = load_dataset(dataset, data)
     cfg, data, bundle, notes = fit_defaults(cfg, data, dataset, bundle)

@@ -41,7 +41,6 @@ from dpkit.audit.directory import (TRAIN_DIR, AuditResult, audit_directory, augm
                                    canary_split_record, finish_audit)
 from dpkit.data import load_dataset
 from dpkit.engine import check_new_run_dir
-from dpkit.errors import require
 from dpkit.gan.loading import load_gan
 from dpkit.gan.models import build_models
 from dpkit.gan.runs import train_gan
@@ -75,12 +74,7 @@ def run_audit_gan(cfg: GANConfig, *, canaries: AuditCanaryConfig,
             gradient canaries without DP-SGD, or anything ``train_gan`` refuses.
     """
     m, kind = canaries.canaries, canaries.canary_type
-    require(kind in GAN_CANARY_TYPES, f"canary_type={kind!r} is not a GAN's canary; choose one "
-                                      f"of {', '.join(GAN_CANARY_TYPES)}")
-    require(kind != "gradient" or cfg.privacy.enabled,
-            "gradient canaries join the discriminator's DP-SGD clipped sum, which enabled=False "
-            "skips; for the non-private baseline train with noise_multiplier=0 (clipping, no "
-            "noise, epsilon = inf)")
+    canaries.check_for("GAN", GAN_CANARY_TYPES, private=cfg.privacy.enabled)
     check_new_run_dir(out)
     bundle = load_dataset(cfg.dataset, cfg.data)
     if cfg.num_classes is None:

@@ -3,12 +3,16 @@ against a claimed ε."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import click
 
 from dpkit.commands.options import json_option, seed_option
 from dpkit.commands.train_classifier import train_classifier_command
 from dpkit.commands.train_gan import train_gan_command
 from dpkit.names import AUDIT_BOUNDS, CANARY_TYPES, GAN_CANARY_TYPES
+
+F = Callable[..., Any]
 
 __all__ = ["audit"]
 
@@ -61,18 +65,31 @@ def gaussian(epsilon: float, delta: float, canaries: int, alpha: float, seed: in
 _TRAINING_PARAMS = [p for p in train_classifier_command.params if p.name != "resume_dir"]
 
 
+def _canary_options(types: tuple[str, ...], types_help: str) -> Callable[[F], F]:
+    """--canaries, --canary-type (one of ``types``), --alpha and --audit-seed."""
+    def deco(f: F) -> F:
+        opts = [
+            click.option("--canaries", type=click.IntRange(min=2), required=True,
+                         help="Number of canaries m, each included with probability 1/2."),
+            click.option("--canary-type", type=click.Choice(types), default="gradient",
+                         show_default=True, help=types_help),
+            _alpha,
+            click.option("--audit-seed", type=int, default=0, show_default=True,
+                         help="Seed of the canaries and their membership (not of the "
+                              "training)."),
+        ]
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return deco
+
+
 @audit.command("train-classifier", params=list(_TRAINING_PARAMS))
-@click.option("--canaries", type=click.IntRange(min=2), required=True,
-              help="Number of canaries m, each included with probability 1/2.")
-@click.option("--canary-type", type=click.Choice(CANARY_TYPES), default="gradient",
-              show_default=True,
-              help="mislabeled: held-out examples with a wrong label (needs --subset to leave m "
-                   "held out); ood: uniform-noise images; gradient: white-box Dirac gradients "
-                   "of norm C added to the clipped sum (needs DP-SGD; --noise-multiplier 0 for "
-                   "the non-private baseline).")
-@_alpha
-@click.option("--audit-seed", type=int, default=0, show_default=True,
-              help="Seed of the canaries and their membership (not of the training).")
+@_canary_options(CANARY_TYPES,
+                 "mislabeled: held-out examples with a wrong label (needs --subset to leave m "
+                 "held out); ood: uniform-noise images; gradient: white-box Dirac gradients of "
+                 "norm C added to the clipped sum (needs DP-SGD; --noise-multiplier 0 for the "
+                 "non-private baseline).")
 def train_classifier(**kw: object) -> None:
     """Audit a train-classifier run: train once with m canaries, then bound epsilon from below.
 
@@ -96,17 +113,11 @@ _GAN_TRAINING_PARAMS = [p for p in train_gan_command.params if p.name != "resume
 
 
 @audit.command("train-gan", params=list(_GAN_TRAINING_PARAMS))
-@click.option("--canaries", type=click.IntRange(min=2), required=True,
-              help="Number of canaries m, each included with probability 1/2.")
-@click.option("--canary-type", type=click.Choice(GAN_CANARY_TYPES), default="gradient",
-              show_default=True,
-              help="gradient: white-box Dirac gradients of norm C added to the discriminator's "
-                   "clipped sum (needs DP-SGD; --noise-multiplier 0 for the non-private "
-                   "baseline); image: held-out real images (needs --subset to leave m held out) "
-                   "scored by the final discriminator's logit.")
-@_alpha
-@click.option("--audit-seed", type=int, default=0, show_default=True,
-              help="Seed of the canaries and their membership (not of the training).")
+@_canary_options(GAN_CANARY_TYPES,
+                 "gradient: white-box Dirac gradients of norm C added to the discriminator's "
+                 "clipped sum (needs DP-SGD; --noise-multiplier 0 for the non-private "
+                 "baseline); image: held-out real images (needs --subset to leave m held out) "
+                 "scored by the final discriminator's logit.")
 def train_gan(**kw: object) -> None:
     """Audit a train-gan run's discriminator: train once with m canaries, then bound epsilon.
 
