@@ -155,6 +155,7 @@ def test_weight_average_is_published_and_resume_is_exact(tmp_path, bundle):
     assert any(not torch.equal(a[k], ckpt["models"]["generator"][k]) for k in a
                if a[k].is_floating_point())
     assert ckpt["extra"]["schedule"]["d_steps"] == full.history[-1]["d_steps_per_g_step"]
+    assert "shadow" not in ckpt["extra"]["ema"]  # the average is stored once: generator_ema
     gan = load_gan(tmp_path / "full", load_data=False)
     for k, v in gan.generator.state_dict().items():
         torch.testing.assert_close(v, a[k], rtol=0, atol=0)

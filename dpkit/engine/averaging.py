@@ -42,10 +42,20 @@ class WeightAverage:
         model.load_state_dict(state)
         return model
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"updates": self.updates, "shadow": self.shadow}
+    def state_dict(self, *, shadow: bool = True) -> dict[str, Any]:
+        """The update count and (``shadow=False``: not) the averaged weights — leave them out
+        when the checkpoint holds them already as a model (:meth:`copy_to`'s target)."""
+        return {"updates": self.updates, **({"shadow": self.shadow} if shadow else {})}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], *, averaged: nn.Module | None = None) -> None:
+        """Restore :meth:`state_dict`; without ``shadow`` in it, the averaged weights are read
+        from ``averaged`` (the model they were copied to before saving)."""
         self.updates = state["updates"]
-        for k, v in state["shadow"].items():
-            self.shadow[k].copy_(v)
+        if "shadow" in state:
+            shadow = state["shadow"]
+        else:
+            require(averaged is not None, "this weight average was saved without its weights; "
+                                          "pass the averaged model it was copied to")
+            shadow = averaged.state_dict()
+        for k in self.shadow:
+            self.shadow[k].copy_(shadow[k])

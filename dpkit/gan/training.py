@@ -371,7 +371,7 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
         if "schedule" in info.extra:
             schedule.load_state_dict(info.extra["schedule"])
         if ema is not None:
-            ema.load_state_dict(info.extra["ema"])
+            ema.load_state_dict(info.extra["ema"], averaged=averaged)  # weights: generator_ema
 
     def published() -> Generator:
         return generator if ema is None else ema.copy_to(averaged)
@@ -384,7 +384,9 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
             save_checkpoint(checkpoint, epoch=epoch, models=models, optimizers=optimizers,
                             setups={"discriminator": setup},
                             extra={"history": records, "schedule": schedule.state_dict(),
-                                   "ema": ema.state_dict() if ema is not None else None})
+                                   # the averaged weights are the generator_ema model
+                                   "ema": (ema.state_dict(shadow=False) if ema is not None
+                                           else None)})
 
     history = train_epochs(setup, _GANSteps(setup, generator, g_opt, cfg, device, schedule, ema),
                            epochs=cfg.epochs, device=device, start=start, history=history,
