@@ -236,3 +236,17 @@ def test_plan_names_are_stable_and_grid_applies_to_kinds_that_have_it() -> None:
     assert runs[0].name == "classifier-eps1-max-grad-norm_0.1-optimizer_sgd-seed0"
     assert runs[-1].name == "gan-epsinf-max-grad-norm_1-seed1"
     assert [r.name for r in plan_runs(spec, have)] == [r.name for r in runs]
+
+
+def test_parallel_jobs_give_the_sequential_results(tmp_path: Path) -> None:
+    """--jobs 2 runs the grid in two worker processes: same runs, same numbers."""
+    results = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        res = _dpkit("study", *SMALL, "--jobs", jobs, "--out", str(out), "--quiet")
+        assert res.exit_code == 0, res.output
+        results[jobs] = sorted(_rows(out / "results.csv"), key=lambda r: (r["run"], r["metric"]))
+    assert [(r["run"], r["metric"]) for r in results["1"]] == \
+        [(r["run"], r["metric"]) for r in results["2"]]
+    for a, b in zip(results["1"], results["2"]):
+        assert float(a["value"]) == pytest.approx(float(b["value"]), abs=1e-6), (a, b)
