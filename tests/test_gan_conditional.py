@@ -230,11 +230,11 @@ def test_downstream_refuses_an_unconditional_run(tmp_path, bundle):
 
 def _cli_config(*args: str) -> GANConfig:
     """The GANConfig ``dpkit train-gan ARGS`` would train (options parsed, nothing run)."""
-    from dpkit.commands.runners.train_gan import _config
+    from dpkit.commands.runners.train_gan import config_from
     from dpkit.commands.train_gan import train_gan_command
 
     ctx = train_gan_command.make_context("train-gan", list(args))
-    return _config(dict(ctx.params))
+    return config_from(dict(ctx.params))
 
 
 def test_train_gan_defaults_come_from_the_dataset_recipe():

@@ -44,12 +44,12 @@ def test_ghost_mode_without_noise_is_caught(monkeypatch):
     """Break: ghost clipping runs with σ = 0 while the accountant is charged σ."""
     real = private._add_noise
 
-    def add_noise(optimizer, source):
+    def add_noise(optimizer, source, *args, **kwargs):
         if isinstance(optimizer, DPOptimizerFastGradientClipping):
             for p in optimizer.params:
                 p.grad = p.summed_grad.view_as(p)
             return
-        real(optimizer, source)
+        real(optimizer, source, *args, **kwargs)
 
     monkeypatch.setattr(private, "_add_noise", add_noise)
     checks.check_engine_noise_scale("hooks")  # the other modes are untouched

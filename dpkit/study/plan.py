@@ -71,7 +71,7 @@ def plan_runs(spec: StudySpec, model_options: Mapping[str, frozenset[str]]) -> l
         if not any(option in model_options[m] for m in spec.models):
             raise DPKitError(f"grid option {option!r} is not an option of "
                              f"{' or '.join(spec.models)} training; check its spelling "
-                             f"('dpkit train-{spec.models[0]} --help' lists them)")
+                             f"(the train-{spec.models[0]} command's options list them)")
     for model in spec.models:
         both = sorted(set(spec.table(model)) & {o for o, _ in spec.grid})
         if both:
