@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from dpkit.commands.options import json_option, seed_option
+from dpkit.commands.options import json_option, seed_option, stack_options
 from dpkit.commands.train_classifier import train_classifier_command
 from dpkit.commands.train_gan import train_gan_command
 from dpkit.names import AUDIT_BOUNDS, CANARY_TYPES, GAN_CANARY_TYPES
@@ -67,21 +67,15 @@ _TRAINING_PARAMS = [p for p in train_classifier_command.params if p.name != "res
 
 def _canary_options(types: tuple[str, ...], types_help: str) -> Callable[[F], F]:
     """--canaries, --canary-type (one of ``types``), --alpha and --audit-seed."""
-    def deco(f: F) -> F:
-        opts = [
-            click.option("--canaries", type=click.IntRange(min=2), required=True,
-                         help="Number of canaries m, each included with probability 1/2."),
-            click.option("--canary-type", type=click.Choice(types), default="gradient",
-                         show_default=True, help=types_help),
-            _alpha,
-            click.option("--audit-seed", type=int, default=0, show_default=True,
-                         help="Seed of the canaries and their membership (not of the "
-                              "training)."),
-        ]
-        for opt in reversed(opts):
-            f = opt(f)
-        return f
-    return deco
+    return stack_options([
+        click.option("--canaries", type=click.IntRange(min=2), required=True,
+                     help="Number of canaries m, each included with probability 1/2."),
+        click.option("--canary-type", type=click.Choice(types), default="gradient",
+                     show_default=True, help=types_help),
+        _alpha,
+        click.option("--audit-seed", type=int, default=0, show_default=True,
+                     help="Seed of the canaries and their membership (not of the training)."),
+    ])
 
 
 @audit.command("train-classifier", params=list(_TRAINING_PARAMS))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from dpkit.commands.options import (data_options, device_option, json_option, out_option,
-                                    quiet_option, seed_option)
+                                    quiet_option, seed_option, stack_options)
 from dpkit.names import CLASSIFIER_METRICS, GAN_METRICS, GENERATIVE_METRICS
 
 if TYPE_CHECKING:
@@ -93,9 +93,7 @@ def _options(f: F) -> F:
                      help="downstream: epochs of the classifier trained on --num-samples "
                           "generated images (and on as many real ones, for reference)."),
     ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    return stack_options(opts)(f)
 
 
 @click.command("evaluate")

@@ -14,11 +14,20 @@ import click
 
 from dpkit.names import ACCOUNTANTS, DATASETS, DEVICES, GRAD_SAMPLE_MODES
 
-__all__ = ["json_option", "seed_option", "device_option", "quiet_option", "out_option",
-           "privacy_options", "data_options", "parse_int_list", "privacy_notes",
+__all__ = ["stack_options", "json_option", "seed_option", "device_option", "quiet_option",
+           "out_option", "privacy_options", "data_options", "parse_int_list", "privacy_notes",
            "REPRODUCIBLE_NOISE_NOTICE", "refuse_options_with_resume", "fmt_eps"]
 
 F = Callable[..., Any]
+
+
+def stack_options(opts: list[Callable[[F], F]]) -> Callable[[F], F]:
+    """One decorator applying click options in the order listed (first = first in --help)."""
+    def deco(f: F) -> F:
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+    return deco
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON object instead of text.")
@@ -58,9 +67,7 @@ def privacy_options(f: F) -> F:
                      help="Shuffled fixed-size batches instead of Poisson sampling "
                           "(the printed epsilon is then NOT a valid guarantee)."),
     ]
-    for opt in reversed(opts):
-        f = opt(f)
-    return f
+    return stack_options(opts)(f)
 
 
 def data_options(*, default_dataset: str = "digits", default_image_size: int | None = None,
@@ -84,9 +91,7 @@ def data_options(*, default_dataset: str = "digits", default_image_size: int | N
             click.option("--classes", type=str, default=None,
                          help="Keep only these classes, e.g. 0,1 (relabelled in that order)."),
         ]
-        for opt in reversed(opts):
-            f = opt(f)
-        return f
+        return stack_options(opts)(f)
 
     return deco
 

@@ -23,7 +23,7 @@ from dpkit.metrics import GenerativeEvalConfig
 from dpkit.metrics.generative import FEATURES_NOTE
 from dpkit.metrics.mifid import AUTO
 
-__all__ = ["run", "run_samples", "get_metric", "metric_names"]
+__all__ = ["run", "run_samples", "configs_from", "get_metric", "metric_names"]
 
 register_builtin_metrics()
 
@@ -56,7 +56,7 @@ def _threshold(text: str) -> float | str:
                                  param_hint="--mifid-threshold") from None
 
 
-def _configs(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...]], Any]]:
+def configs_from(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str, ...]], Any]]:
     """Each family's configuration from the command's options (flags -> fields)."""
     def classifier(metrics: tuple[str, ...]) -> ClassifierEvalConfig:
         return ClassifierEvalConfig(
@@ -92,7 +92,7 @@ def _note_in_flags(result: Any) -> Any:
 
 def run(*, run_dir: str, metrics: list[str], seed: int, device: str, quiet: bool, as_json: bool,
         options: dict[str, Any]) -> None:
-    results = evaluate_run(run_dir, metrics, configs=_configs(options, seed),
+    results = evaluate_run(run_dir, metrics, configs=configs_from(options, seed),
                            device=resolve_device(device), quiet=quiet or as_json)
     results = [_note_in_flags(r) for r in results]
     merged: dict[str, Any] = {}
@@ -114,7 +114,7 @@ def run_samples(*, samples: str, data: dict[str, Any], out: str | None, metrics:
                        image_size=data["image_size"], grayscale=data["grayscale"],
                        subset=data["subset"],
                        classes=parse_int_list(data["classes"], name="--classes"))
-    cfg = _configs(options, seed)["generative"](tuple(metrics))
+    cfg = configs_from(options, seed)["generative"](tuple(metrics))
     resolved = resolve_features(cfg.features, inception_weights=cfg.inception_weights)
     note = {FEATURES_NOTE: to_cli(resolved.note)} if resolved.note else None
     result = evaluate_samples_to_dir(samples, data["dataset"], resolved.spec, cfg.metrics,

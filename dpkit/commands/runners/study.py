@@ -20,7 +20,7 @@ from dpkit.commands.attack import membership as membership_command
 from dpkit.commands.evaluate import evaluate as evaluate_command
 from dpkit.commands.flags import to_cli
 from dpkit.commands.runners import emit
-from dpkit.commands.runners.evaluate import _configs as evaluation_configs
+from dpkit.commands.runners.evaluate import configs_from as evaluation_configs
 from dpkit.commands.runners.train_classifier import settings_from
 from dpkit.commands.runners.train_gan import config_from as gan_config
 from dpkit.commands.train_classifier import train_classifier_command
