@@ -20,7 +20,7 @@ import torch
 from torchvision.utils import save_image
 
 from dpkit.data import to_uint8
-from dpkit.engine import open_run_dir, record_evaluation
+from dpkit.engine import RunDir, open_run_dir, record_evaluation
 from dpkit.errors import DPKitError
 from dpkit.gan import generate, load_gan
 from dpkit.metrics.features import FeatureSpec
@@ -28,7 +28,8 @@ from dpkit.metrics.generative import GenerativeEvalConfig, GenerativeEvaluation,
 from dpkit.metrics.memorization import NearestNeighbours
 
 __all__ = ["EVALUATION_FAMILY", "MEMORIZATION_CSV", "MEMORIZATION_GALLERY", "GALLERY_PAIRS",
-           "evaluate_gan_run", "evaluate_generative_run", "write_memorization_csv",
+           "evaluate_gan_run", "evaluate_generative_run", "record_generative",
+           "write_memorization_csv",
            "write_memorization_gallery"]
 
 EVALUATION_FAMILY = "generative"  # evaluation-generative.json
@@ -115,14 +116,26 @@ def evaluate_generative_run(run_dir: str | Path, cfg: GenerativeEvalConfig, spec
     if extra:
         result = dataclasses.replace(result, extra=result.extra | extra)
     if record:
-        if result.neighbours is not None:
-            files = {
-                "memorization_csv": str(write_memorization_csv(run.path / MEMORIZATION_CSV,
-                                                               result.neighbours)),
-                "memorization_gallery": str(write_memorization_gallery(
-                    run.path / MEMORIZATION_GALLERY, result.neighbours, generated, training)),
-            }
-            result = dataclasses.replace(result, extra=result.extra | files)
-        record_evaluation(run, EVALUATION_FAMILY, result.to_dict() | {"seed": cfg.seed},
-                          seconds=time.perf_counter() - started)
+        result = record_generative(run, result, generated, training, seed=cfg.seed,
+                                   seconds=time.perf_counter() - started)
+    return result
+
+
+def record_generative(run: RunDir, result: GenerativeEvaluation, generated: torch.Tensor,
+                      training: torch.Tensor, *, seed: int,
+                      seconds: float) -> GenerativeEvaluation:
+    """Write a generative evaluation into ``run``: with per-sample neighbours
+    ``memorization.csv`` and ``memorization-gallery.png`` (their paths join the result), then
+    ``evaluation-generative.json`` and a line of ``evaluations.jsonl``. ``generated`` and
+    ``training`` are the uint8 images (N, C, H, W) / (M, C, H, W) the neighbours index."""
+    if result.neighbours is not None:
+        files = {
+            "memorization_csv": str(write_memorization_csv(run.file(MEMORIZATION_CSV),
+                                                           result.neighbours)),
+            "memorization_gallery": str(write_memorization_gallery(
+                run.file(MEMORIZATION_GALLERY), result.neighbours, generated, training)),
+        }
+        result = dataclasses.replace(result, extra=result.extra | files)
+    record_evaluation(run, EVALUATION_FAMILY, result.to_dict() | {"seed": seed},
+                      seconds=seconds)
     return result

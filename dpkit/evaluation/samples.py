@@ -21,11 +21,10 @@ import torch
 
 from dpkit.data import DataOptions, DatasetBundle, load_dataset
 from dpkit.data.samples import SampleImages, load_sample_images, match_channels
-from dpkit.engine import create_run_dir, record_evaluation
+from dpkit.engine import create_run_dir
 from dpkit.engine.rundir import RESULT_FILE, check_new_run_dir
 from dpkit.errors import DPKitError
-from dpkit.evaluation.generative import (EVALUATION_FAMILY, MEMORIZATION_CSV, MEMORIZATION_GALLERY,
-                                         write_memorization_csv, write_memorization_gallery)
+from dpkit.evaluation.generative import record_generative
 from dpkit.metrics.features import FeatureSpec
 from dpkit.metrics.generative import GenerativeEvalConfig, GenerativeEvaluation, evaluate_images
 
@@ -106,18 +105,10 @@ def evaluate_samples_to_dir(path: str | Path, dataset: str, spec: FeatureSpec,
     run.write_config({"command": SAMPLES_RUN_KIND, **samples.to_dict(), "dataset": dataset,
                       "data": data.to_dict(), "features": spec.to_dict(),
                       "metrics": cfg.to_dict()})
-    if result.neighbours is not None:
-        files = {
-            "memorization_csv": str(write_memorization_csv(run.file(MEMORIZATION_CSV),
-                                                           result.neighbours)),
-            "memorization_gallery": str(write_memorization_gallery(
-                run.file(MEMORIZATION_GALLERY), result.neighbours, generated, training)),
-        }
-        result = dataclasses.replace(result, extra=result.extra | files)
     if extra:
         result = dataclasses.replace(result, extra=result.extra | extra)
-    record_evaluation(run, EVALUATION_FAMILY, result.to_dict() | {"seed": cfg.seed},
-                      seconds=time.perf_counter() - started)
+    result = record_generative(run, result, generated, training, seed=cfg.seed,
+                               seconds=time.perf_counter() - started)
     done = SamplesEvaluation(result, samples, dataset, run.path)
     run.write_json(RESULT_FILE, done.to_dict())
     return done
