@@ -250,3 +250,101 @@ def test_parallel_jobs_give_the_sequential_results(tmp_path: Path) -> None:
         [(r["run"], r["metric"]) for r in results["2"]]
     for a, b in zip(results["1"], results["2"]):
         assert float(a["value"]) == pytest.approx(float(b["value"]), abs=1e-6), (a, b)
+
+
+def test_privacy_axis_per_model_and_noise_multipliers_plan() -> None:
+    """A kind's own epsilons replace the study's for it; noise multipliers give fixed-σ runs;
+    a linked grid axis varies its options together."""
+    spec = StudySpec.from_dict({"dataset": "digits", "epsilons": [1, 3, "inf"],
+                                "noise_multipliers": [0.5, 2], "models": ["classifier", "gan"],
+                                "gan": {"epsilons": [10, "inf"], "epochs": 2},
+                                "grid": {"optimizer+lr": ["sgd:0.5", "adam:0.002"]}})
+    have = {"classifier": frozenset({"optimizer", "lr", "epochs"}),
+            "gan": frozenset({"epochs", "lr-d"})}
+    runs = plan_runs(spec, have)
+    names = [r.name for r in runs]
+    assert names == ["classifier-eps1-optimizer+lr_sgd_0.5-seed0",
+                     "classifier-eps1-optimizer+lr_adam_0.002-seed0",
+                     "classifier-eps3-optimizer+lr_sgd_0.5-seed0",
+                     "classifier-eps3-optimizer+lr_adam_0.002-seed0",
+                     "classifier-epsinf-optimizer+lr_sgd_0.5-seed0",
+                     "classifier-epsinf-optimizer+lr_adam_0.002-seed0",
+                     "classifier-sigma0.5-optimizer+lr_sgd_0.5-seed0",
+                     "classifier-sigma0.5-optimizer+lr_adam_0.002-seed0",
+                     "classifier-sigma2-optimizer+lr_sgd_0.5-seed0",
+                     "classifier-sigma2-optimizer+lr_adam_0.002-seed0",
+                     "gan-eps10-seed0", "gan-epsinf-seed0"]
+    assert dict(runs[1].options) == {"optimizer": "adam", "lr": "0.002"}
+    assert runs[6].noise_multiplier == 0.5 and runs[0].noise_multiplier is None
+    assert dict(runs[-2].options) == {"epochs": "2"}  # epsilons is not a training option
+    # the spec survives study.json's round trip (a re-run compares them)
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"noise_multipliers": [0]}, "must be a finite number > 0"),
+    ({"epsilons": [], "models": ["classifier"]}, "epsilons is empty"),
+    ({"grid": {"optimizer+lr": ["sgd"]}}, "must give 2 values joined by ':'"),
+    ({"grid": {"optimizer+lr": ["sgd:0.1"], "lr": ["0.2"]}}, "grid names an option twice"),
+    ({"models": ["classifier"], "gan": {"epsilons": [10]}}, "[gan] sets epsilons but models"),
+])
+def test_bad_privacy_axis_or_linked_grid_is_refused(raw, message) -> None:
+    base = {"dataset": "digits", "epsilons": [1], "models": ["classifier", "gan"]}
+    with pytest.raises(Exception) as err:
+        StudySpec.from_dict(base | raw)
+    assert message in str(err.value)
+
+
+def test_fixed_sigma_grid_study_runs_and_reports_the_settings(tmp_path: Path) -> None:
+    """The classic DP-SGD study shape from the command line: noise multipliers x
+    (optimizer, lr) x clipping norm; ε comes from the accountant, results.csv has one column
+    per varied option, and the report plots accuracy against each varied setting."""
+    out = tmp_path / "s"
+    res = _dpkit("study", "--dataset", "digits", "--noise-multipliers", "0.8,3",
+                 "--models", "classifier", "--metrics", "accuracy",
+                 "--grid", "optimizer+lr=sgd:0.3,adam:0.01", "--grid", "max-grad-norm=0.1,1",
+                 "--set", "model=mlp", "--set", "hidden=16", "--set", "epochs=1",
+                 "--set", "subset=200", "--set", "batch-size=50", "--set", "accountant=rdp",
+                 "--out", str(out), "--quiet")
+    assert res.exit_code == 0, res.output
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 8 and {r["metric"] for r in rows} == {"accuracy"}
+    assert {(r["optimizer"], r["lr"], r["max-grad-norm"]) for r in rows} == {
+        (o, lr, c) for o, lr in (("sgd", "0.3"), ("adam", "0.01")) for c in ("0.1", "1")}
+    sigmas = {r["run"].split("-")[1]: float(r["sigma"]) for r in rows}
+    assert sigmas == {"sigma0.8": 0.8, "sigma3": 3.0}
+    eps = {float(r["sigma"]): float(r["epsilon"]) for r in rows}
+    assert eps[0.8] > eps[3.0] > 0  # more noise, less ε: read from the accountant
+    html = (out / "report.html").read_text()
+    assert '<section id="settings">' in html
+    assert "Epsilon spent vs epoch, one line per noise multiplier" in html
+    for setting in ("privacy.max_grad_norm", "privacy.noise_multiplier",
+                    "training.lr+training.optimizer"):  # linked: one axis
+        assert f"({setting})" in html, setting
+
+
+def test_report_settings_effects_from_configs(tmp_path: Path) -> None:
+    """setting_effects groups runs by the other varied settings (pure function over
+    summaries)."""
+    from dpkit.report.settings import setting_effects, varied_settings
+
+    class Run:  # the two attributes setting_effects reads, plus kind/private/test_accuracy
+        def __init__(self, opt: str, c: float, acc: float) -> None:
+            self.kind, self.private, self.test_accuracy = "train-classifier", True, acc
+            self.training_config = {"privacy": {"max_grad_norm": c, "target_epsilon": 3.0},
+                                    "training": {"optimizer": opt,
+                                                 "lr": 0.5 if opt == "sgd" else 0.002},
+                                    "seed": 0}
+
+    runs = [Run("sgd", 0.1, 0.5), Run("sgd", 10.0, 0.7), Run("adam", 0.1, 0.8),
+            Run("adam", 10.0, 0.6)]
+    assert varied_settings(runs) == ["privacy.max_grad_norm", "training.lr",
+                                     "training.optimizer"]
+    effects = {e.setting: e for e in setting_effects(runs)}
+    assert set(effects) == {"privacy.max_grad_norm", "training.lr+training.optimizer"}
+    clip = effects["privacy.max_grad_norm"]
+    assert clip.numeric and clip.log_x
+    assert dict(clip.series) == {"lr + optimizer=0.002 / adam": ((0.1, 0.8), (10.0, 0.6)),
+                                 "lr + optimizer=0.5 / sgd": ((0.1, 0.5), (10.0, 0.7))}
+    opt = effects["training.lr+training.optimizer"]
+    assert not opt.numeric and opt.label == "lr + optimizer"

@@ -12,7 +12,7 @@ from dpkit.names import DATASETS
 __all__ = ["study_command"]
 
 # the options that declare the study (the TOML file's top-level keys); --spec replaces them all
-SPEC_OPTIONS = ("dataset", "epsilons", "models", "metrics", "attacks", "seeds", "grid", "sets",
+SPEC_OPTIONS = ("dataset", "epsilons", "noise_multipliers", "models", "metrics", "attacks", "seeds", "grid", "sets",
                 "eval_sets", "attack_sets")
 
 
@@ -22,7 +22,11 @@ SPEC_OPTIONS = ("dataset", "epsilons", "models", "metrics", "attacks", "seeds", 
                    "seeds, [classifier], [gan], [grid], [evaluate], [attack]) instead of the "
                    "options below.")
 @click.option("--dataset", default=None, help=f"Dataset of every run ({', '.join(DATASETS)}).")
-@click.option("--epsilons", default=None, help="Target epsilons, e.g. 1,3,8,inf (inf = no DP).")
+@click.option("--epsilons", default=None, help="Target epsilons, e.g. 1,3,8,inf (inf = no DP); "
+                                                "a model kind's own with --set gan.epsilons=10,inf.")
+@click.option("--noise-multipliers", default=None,
+              help="Fixed noise multipliers, e.g. 0.5,1,2: runs whose epsilon is whatever the "
+                   "accountant reports (with or instead of --epsilons).")
 @click.option("--models", default=None, help="classifier, gan or classifier,gan.")
 @click.option("--metrics", default="", help="'dpkit evaluate' metrics, e.g. accuracy,fid "
                                             "(each on the model kind it belongs to).")
@@ -31,7 +35,8 @@ SPEC_OPTIONS = ("dataset", "epsilons", "models", "metrics", "attacks", "seeds", 
 @click.option("--seeds", default="0", show_default=True, help="One run per seed, e.g. 0,1,2.")
 @click.option("--grid", "grid", multiple=True, metavar="OPTION=V1,V2",
               help="A training option's values (repeatable: the runs are every combination); "
-                   "applies to the model kinds that have the option.")
+                   "applies to the model kinds that have the option. Options varied together: "
+                   "optimizer+lr=sgd:0.5,adam:0.002.")
 @click.option("--set", "sets", multiple=True, metavar="[MODEL.]OPTION=VALUE",
               help="A training option for every run (of the kinds that have it, or of "
                    "classifier./gan. only), e.g. epochs=5 or gan.latent-dim=64.")
@@ -57,6 +62,9 @@ def study_command(**kw: Any) -> int:
     dpkit study --dataset digits --epsilons 1,8,inf --models classifier,gan \\
         --metrics accuracy,fid --attacks loss,gan-leaks --grid max-grad-norm=0.1,1 \\
         --set epochs=5 --out studies/digits
+    dpkit study --dataset fashion-mnist --models classifier --noise-multipliers 0.5,1,2 \
+        --grid optimizer+lr=sgd:0.5,adam:0.002,adagrad:0.05 --grid max-grad-norm=0.1,1,10 \
+        --metrics accuracy --out studies/dpsgd
     dpkit study --spec study.toml --out studies/digits --jobs 4
     """
     if kw["spec_file"] is not None:
@@ -66,8 +74,12 @@ def study_command(**kw: Any) -> int:
         if given:
             raise click.UsageError(f"--spec declares the whole study; drop {', '.join(given)} "
                                    f"(or put them in the TOML file)")
-    elif kw["dataset"] is None or kw["epsilons"] is None or kw["models"] is None:
-        raise click.UsageError("give --dataset, --epsilons and --models (or --spec FILE)")
+    elif kw["dataset"] is None or kw["models"] is None or (
+            kw["epsilons"] is None and kw["noise_multipliers"] is None
+            and not any(s.split("=")[0].split(".")[-1] in ("epsilons", "noise-multipliers")
+                        for s in kw["sets"])):
+        raise click.UsageError("give --dataset, --epsilons (or --noise-multipliers) and --models "
+                               "(or --spec FILE)")
     if kw["jobs"] < 1:
         raise click.BadParameter(f"{kw['jobs']} must be >= 1", param_hint="--jobs")
     # The library (torch) is imported only now that the command runs: --help must not load it.

@@ -126,6 +126,11 @@ class RunSummary:
         return parse_epsilon(self._privacy_value("noise_multiplier"))
 
     @property
+    def sample_rate(self) -> float | None:
+        """q of the run's sampling (None when not recorded)."""
+        return parse_epsilon(self._privacy_value("sample_rate"))
+
+    @property
     def private(self) -> bool:
         return self.epsilon is not None and math.isfinite(self.epsilon)
 

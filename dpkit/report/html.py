@@ -17,6 +17,7 @@ import jinja2
 from dpkit.report import plots
 from dpkit.report.checks import DELTA_UNKNOWN, ReportWarning
 from dpkit.report.collect import RunSummary, parse_epsilon
+from dpkit.report.settings import setting_effects
 
 __all__ = ["TEMPLATE", "SECTION_IDS", "Column", "COLUMNS", "render_report", "data_uri"]
 
@@ -191,7 +192,13 @@ def render_report(runs: Sequence[tuple[str, RunSummary]],
         png = plots.privacy_utility_png(runs, metrics, title=fig_title, log_y=log_y)
         if png is not None:
             curves.append((fig_title, data_uri(png)))
+    if (png := plots.epsilon_curves_png(runs)) is not None:
+        curves.append(("Epsilon spent vs epoch, one line per noise multiplier and sample rate",
+                       data_uri(png)))
+    settings = [(f"{e.metric} vs {e.label} ({e.setting}), a line per value of the other "
+                 f"settings the runs vary", data_uri(plots.setting_png(e)))
+                for e in setting_effects([run for _, run in runs])]
     return _environment().get_template(TEMPLATE).render(
         title=title, headers=[c.header for c in COLUMNS], rows=rows,
-        warnings=[w.to_dict() for w in warnings], curves=curves,
+        warnings=[w.to_dict() for w in warnings], curves=curves, settings=settings,
         runs=[_run_view(i, name, run, warnings) for i, (name, run) in enumerate(runs)])

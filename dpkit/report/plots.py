@@ -19,8 +19,10 @@ import numpy as np  # noqa: E402
 
 from dpkit.attacks.scores import MembershipScores, roc_curve  # noqa: E402
 from dpkit.report.collect import AttackSummary, RunSummary  # noqa: E402
+from dpkit.report.settings import SettingEffect  # noqa: E402
 
-__all__ = ["figure_png", "privacy_utility_png", "roc_png", "epsilon_png", "training_png"]
+__all__ = ["figure_png", "privacy_utility_png", "roc_png", "epsilon_png", "training_png",
+           "setting_png", "epsilon_curves_png"]
 
 Metric = Callable[[RunSummary], "float | None"]
 _DPI = 80
@@ -41,6 +43,7 @@ def privacy_utility_png(runs: Sequence[tuple[str, RunSummary]],
     """One panel per metric: value vs ε for private runs (points labelled by run), non-private
     runs as dashed horizontal lines. None when no run has any of the metrics."""
     panels = []
+    annotate = len(runs) <= 6  # beyond that the names hide the points
     for label, get in metrics:
         points = [(name, run.epsilon, get(run)) for name, run in runs]
         points = [(n, e, v) for n, e, v in points if v is not None and e is not None
@@ -55,7 +58,7 @@ def privacy_utility_png(runs: Sequence[tuple[str, RunSummary]],
         if private:
             ax.plot([p[0] for p in private], [p[1] for p in private], "o", color="C0",
                     label="DP runs")
-            for e, v, n in private:
+            for e, v, n in private if annotate else ():
                 ax.annotate(n, (e, v), fontsize=7, xytext=(3, 3), textcoords="offset points")
             ax.set_xscale("log")
             ax.set_xticks(sorted({p[0] for p in private}))  # the ε of the runs, as plain numbers
@@ -135,4 +138,56 @@ def training_png(run: RunSummary) -> bytes | None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
+    return figure_png(fig)
+
+
+def setting_png(effect: SettingEffect) -> bytes:
+    """The main metric against one varied setting, a line per series (the other settings)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    categories = sorted({str(x) for _, pts in effect.series for x, _ in pts})
+    for k, (label, points) in enumerate(effect.series):
+        xs = [x if effect.numeric else categories.index(str(x)) for x, _ in points]
+        ax.plot(xs, [v for _, v in points], "o-", ms=4, color=f"C{k % 10}", label=label)
+    if effect.log_x:
+        ax.set_xscale("log")
+    if not effect.numeric:
+        ax.set_xticks(range(len(categories)), categories)
+    elif effect.log_x:
+        ticks = sorted({x for _, pts in effect.series for x, _ in pts})
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(effect.label + (" (log scale)" if effect.log_x else ""))
+    ax.set_ylabel(effect.metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="best", ncol=1 if len(effect.series) <= 6 else 2)
+    ax.set_title(f"{effect.metric} vs {effect.label}", fontsize=9)
+    return figure_png(fig)
+
+
+def epsilon_curves_png(runs: Sequence[tuple[str, RunSummary]]) -> bytes | None:
+    """ε spent vs epoch for every private run, one line per distinct (σ, sample rate, kind):
+    runs that share them spend ε identically, so they are drawn once. None when no run
+    recorded ε per epoch."""
+    curves: dict[tuple[str, float | None, float | None], list[tuple[int, float]]] = {}
+    for _, run in runs:
+        points = [(e, v) for e, v in run.epsilon_per_epoch() if math.isfinite(v)]
+        if points:
+            key = (run.kind, run.noise_multiplier, run.sample_rate)
+            if len(points) > len(curves.get(key, [])):
+                curves[key] = points
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for k, ((kind, sigma, q), points) in enumerate(sorted(curves.items(), key=str)):
+        label = f"{kind.removeprefix('train-')}, sigma={sigma:.3g}" if sigma else kind
+        if q:
+            label += f", q={q:.3g}"
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", ms=3, color=f"C{k % 10}",
+                label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("epsilon spent")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    ax.set_title("epsilon spent vs epoch (accountant)", fontsize=9)
     return figure_png(fig)

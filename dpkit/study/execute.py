@@ -42,6 +42,7 @@ from dpkit.evaluation import evaluate_run, register_builtin_metrics
 from dpkit.gan import GANConfig, resume_gan, train_gan
 from dpkit.report import build_report
 from dpkit.study.plan import PlannedRun, epsilon_text
+from dpkit.study.spec import split_axis
 from dpkit.study.spec import StudySpec, spec_differences
 
 __all__ = ["STUDY_FILE", "RESULTS_FILE", "REPORT_FILE", "LOCK_FILE", "RUNS_DIR", "RESULT_COLUMNS",
@@ -303,7 +304,7 @@ def _worker(run: StudyRun, path: Path, entry: dict[str, Any], device: str
 
 
 def _write_results(out: Path, state: dict[str, Any], runs: Sequence[StudyRun]) -> Path:
-    grid = [o for o in state["spec"]["grid"]]
+    grid = [o for axis in state["spec"]["grid"] for o in split_axis(axis)]
     header = list(RESULT_COLUMNS[:6]) + grid + list(RESULT_COLUMNS[6:])
     path = out / RESULTS_FILE
     tmp = path.with_name(path.name + ".tmp")

@@ -28,7 +28,7 @@ from dpkit.commands.train_gan import train_gan_command
 from dpkit.engine import resolve_device
 from dpkit.errors import DPKitError
 from dpkit.evaluation import get as metric_family
-from dpkit.study import (MODELS, PlannedRun, RunOutcome, StudyRun, StudySpec, load_spec,
+from dpkit.study import (MODELS, PRIVACY_KEYS, PlannedRun, RunOutcome, StudyRun, StudySpec, load_spec,
                          option_key, parse_list, plan_runs, run_study)
 
 __all__ = ["run", "build_runs", "spec_from_options"]
@@ -122,6 +122,9 @@ def spec_from_options(kw: dict[str, Any]) -> StudySpec:
                 tables[table][option_key(key)] = value.strip()
                 continue
             kind, dot, name = key.partition(".")
+            if dot and kind in MODELS and option_key(name) in PRIVACY_KEYS:
+                tables[kind][option_key(name)] = value.strip()  # the kind's own privacy axis
+                continue
             targets = [kind] if dot and kind in MODELS else [m for m in models
                                                              if option_key(key) in have[m]]
             name = option_key(name if dot and kind in MODELS else key)
@@ -137,7 +140,8 @@ def spec_from_options(kw: dict[str, Any]) -> StudySpec:
         if not sep:
             raise DPKitError(f"grid {item!r} must be OPTION=V1,V2, e.g. max-grad-norm=0.1,1")
         grid[key] = values
-    raw = {"dataset": kw["dataset"], "epsilons": kw["epsilons"], "models": kw["models"],
+    raw = {"dataset": kw["dataset"], "epsilons": kw["epsilons"] or [],
+           "noise_multipliers": kw["noise_multipliers"] or [], "models": kw["models"],
            "metrics": kw["metrics"], "attacks": kw["attacks"], "seeds": kw["seeds"],
            "grid": grid, **{t: tables[t] for t in ("classifier", "gan", "evaluate", "attack")
                             if tables[t]}}
@@ -146,7 +150,10 @@ def spec_from_options(kw: dict[str, Any]) -> StudySpec:
 
 def _study_run(spec: StudySpec, plan: PlannedRun) -> StudyRun:
     """One run's training, evaluation and attack configurations."""
-    privacy = ["--epsilon", repr(plan.epsilon)] if math.isfinite(plan.epsilon) else ["--no-dp"]
+    if plan.noise_multiplier is not None:
+        privacy = ["--noise-multiplier", repr(plan.noise_multiplier)]
+    else:
+        privacy = ["--epsilon", repr(plan.epsilon)] if math.isfinite(plan.epsilon) else ["--no-dp"]
     argv = (["--dataset", spec.dataset, "--seed", str(plan.seed)] + privacy
             + _argv(plan.model, dict(plan.options)))
     kw = _parse(plan.model, argv)
