@@ -11,7 +11,7 @@ is what the command line shows, and ``tests/test_cli_startup.py`` checks it agai
 from __future__ import annotations
 
 __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "ARCHITECTURES",
-           "NORMS", "OPTIMIZERS", "DATASETS", "CLASSIFIER_METRICS", "GENERATIVE_METRICS",
+           "NORMS", "OPTIMIZERS", "DATASETS", "CLASSIFIER_METRICS", "AUTOATTACK_VERSIONS", "GENERATIVE_METRICS",
            "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
            "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
            "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS", "AUDIT_BOUNDS",
@@ -36,7 +36,8 @@ DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "fer2013", 
             "imagefolder")
 
 # metrics of ``dpkit evaluate`` per family, in the order dpkit.evaluation registers them
-CLASSIFIER_METRICS = ("accuracy", "robust-accuracy", "certified")  # train-classifier runs
+CLASSIFIER_METRICS = ("accuracy", "robust-accuracy", "autoattack", "certified")
+AUTOATTACK_VERSIONS = ("standard", "plus", "rand")  # torchattacks' AutoAttack versions  # train-classifier runs
 GENERATIVE_METRICS = ("fid", "kid", "prc", "mifid", "ct", "authenticity")  # train-gan runs ...
 DOWNSTREAM_METRICS = ("downstream",)  # ... and a classifier trained on their samples
 GAN_METRICS = GENERATIVE_METRICS + DOWNSTREAM_METRICS

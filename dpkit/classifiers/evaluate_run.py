@@ -1,4 +1,5 @@
-"""Evaluate a ``train-classifier`` run: accuracy, robust accuracy (PGD), certified accuracy.
+"""Evaluate a ``train-classifier`` run: accuracy, robust accuracy (PGD, AutoAttack), certified
+accuracy.
 
 Results are returned as a :class:`ClassifierEvaluation` and recorded in the run directory
 (``evaluation-classifier.json``, the latest result per metric, and one line per call in
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from dpkit.classifiers.adversarial import PGDConfig
+from dpkit.classifiers.autoattack import autoattack_accuracy
 from dpkit.classifiers.evaluation import evaluate_accuracy, robust_accuracy
 from dpkit.classifiers.loading import load_classifier
 from dpkit.classifiers.smoothing import certified_accuracy
@@ -33,10 +35,12 @@ class ClassifierEvalConfig:
     """Settings of a classifier evaluation.
 
     Attributes:
-        metrics: some of "accuracy", "robust-accuracy", "certified".
+        metrics: some of "accuracy", "robust-accuracy", "autoattack", "certified".
         split: "test" or "train" (the members).
         max_examples: evaluate only the first N examples of the split (None = all).
-        pgd_eps: L∞ budgets in [0, 1] pixel units; several give a curve.
+        pgd_eps: L∞ budgets in [0, 1] pixel units; several give a curve (AutoAttack uses
+            the first).
+        autoattack_version: AutoAttack's version (standard: APGD-CE, APGD-T, FAB-T, Square).
         pgd_steps, pgd_alpha, restarts: the PGD attack (robust = worst over restarts).
         sigma, n0, n, alpha: randomized-smoothing certification (Cohen et al. 2019).
         seed: seeds the attacks' random starts and the smoothing noise.
@@ -49,6 +53,7 @@ class ClassifierEvalConfig:
     pgd_steps: int = 40
     pgd_alpha: float | None = None
     restarts: int = 5
+    autoattack_version: str = "standard"
     sigma: float = 0.25
     n0: int = 100
     n: int = 1000
@@ -87,6 +92,8 @@ class ClassifierEvaluation:
         accuracy: clean top-1 accuracy (when asked for).
         robust_accuracy: worst-case PGD accuracy at the first budget (when asked for).
         robust_curve: one record per budget (eps, clean_accuracy, robust_accuracy, per_restart).
+        autoattack: AutoAttack's result at the first budget (eps, version, clean_accuracy,
+            robust_accuracy, n).
         certified: randomized-smoothing result (radii and certified accuracy at each).
     """
 
@@ -96,6 +103,7 @@ class ClassifierEvaluation:
     accuracy: float | None = None
     robust_accuracy: float | None = None
     robust_curve: list[dict[str, Any]] | None = None
+    autoattack: dict[str, Any] | None = None
     certified: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +118,10 @@ class ClassifierEvaluation:
             lines.append(f"  robust accuracy    {c['robust_accuracy']:.4f} at eps={c['eps']:g} "
                          f"(PGD-{c['steps']}, {c['restarts']} restarts; clean "
                          f"{c['clean_accuracy']:.4f})")
+        if self.autoattack is not None:
+            a = self.autoattack
+            lines.append(f"  AutoAttack         {a['robust_accuracy']:.4f} at eps={a['eps']:g} "
+                         f"({a['version']}; clean {a['clean_accuracy']:.4f})")
         if self.certified is not None:
             c = self.certified
             lines.append(f"  certified (sigma={c['sigma']:g}, n={c['n']}, alpha={c['alpha']:g}), "
@@ -140,6 +152,10 @@ def evaluate_classifier_run(run_dir: str | Path, cfg: ClassifierEvalConfig, *,
                  for e in cfg.pgd_eps]
         out["robust_accuracy"] = curve[0].robust_accuracy
         out["robust_curve"] = [r.to_dict() for r in curve]
+    if "autoattack" in cfg.metrics:
+        out["autoattack"] = autoattack_accuracy(
+            model, data, eps=cfg.pgd_eps[0], num_classes=loaded.num_classes,
+            version=cfg.autoattack_version, device=device, seed=cfg.seed, quiet=quiet).to_dict()
     if "certified" in cfg.metrics:
         cert = certified_accuracy(model, data, sigma=cfg.sigma, n0=cfg.n0, n=cfg.n,
                                   alpha=cfg.alpha, num_classes=loaded.num_classes,
@@ -153,6 +169,7 @@ def evaluate_classifier_run(run_dir: str | Path, cfg: ClassifierEvalConfig, *,
 
 
 _FIELDS = {"accuracy": ("accuracy",), "robust-accuracy": ("robust_accuracy", "robust_curve"),
+           "autoattack": ("autoattack",),
            "certified": ("certified",)}
 
 

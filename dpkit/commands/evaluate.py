@@ -14,7 +14,7 @@ import click
 
 from dpkit.commands.options import (data_options, device_option, json_option, out_option,
                                     quiet_option, seed_option, stack_options)
-from dpkit.names import CLASSIFIER_METRICS, GAN_METRICS, GENERATIVE_METRICS
+from dpkit.names import AUTOATTACK_VERSIONS, CLASSIFIER_METRICS, GAN_METRICS, GENERATIVE_METRICS
 
 if TYPE_CHECKING:
     from dpkit.evaluation import MetricFamily
@@ -48,13 +48,18 @@ def _options(f: F) -> F:
         click.option("--max-examples", type=int, default=None,
                      help="Classifier metrics: only the first N examples of the split."),
         click.option("--pgd-eps", default="0.1", show_default=True,
-                     help="robust-accuracy: L-inf budget(s) in [0,1] pixel units, e.g. 0.05,0.1."),
+                     help="robust-accuracy, autoattack: L-inf budget(s) in [0,1] pixel units, "
+                          "e.g. 0.05,0.1."),
         click.option("--pgd-steps", type=int, default=40, show_default=True,
                      help="robust-accuracy: PGD iterations."),
         click.option("--pgd-alpha", type=float, default=None,
                      help="robust-accuracy: step size (default 2.5*eps/steps)."),
         click.option("--restarts", type=int, default=5, show_default=True,
                      help="robust-accuracy: random restarts (worst case counts)."),
+        click.option("--autoattack-version", type=click.Choice(AUTOATTACK_VERSIONS),
+                     default="standard", show_default=True,
+                     help="autoattack: AutoAttack's version (standard = APGD-CE, APGD-T, "
+                          "FAB-T, Square) at the first --pgd-eps."),
         click.option("--sigma", type=float, default=0.25, show_default=True,
                      help="certified: smoothing noise sigma (pixel units)."),
         click.option("--n0", type=int, default=100, show_default=True,

@@ -70,9 +70,12 @@ _METRIC_KEYS: dict[str, dict[str, str]] = {
 
 def metric_values(metric: str, result: dict[str, Any]) -> dict[str, float]:
     """The numbers results.csv shows for ``metric`` from its evaluation's ``to_dict()``
-    (``certified``: certified accuracy at the first radius; ``prc``: precision and recall)."""
+    (``certified``: certified accuracy at the first radius; ``autoattack``: robust accuracy;
+    ``prc``: precision and recall)."""
     if metric == "certified":
         return {"certified": float(result["certified"]["certified_accuracy"][0])}
+    if metric == "autoattack":
+        return {"autoattack": float(result["autoattack"]["robust_accuracy"])}
     return {row: float(result[key]) for row, key in _METRIC_KEYS[metric].items()}
 
 

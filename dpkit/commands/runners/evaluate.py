@@ -62,7 +62,8 @@ def configs_from(o: dict[str, Any], seed: int) -> dict[str, Callable[[tuple[str,
         return ClassifierEvalConfig(
             metrics=metrics, split=o["split"], max_examples=o["max_examples"],
             pgd_eps=_float_list(o["pgd_eps"], "--pgd-eps"), pgd_steps=o["pgd_steps"],
-            pgd_alpha=o["pgd_alpha"], restarts=o["restarts"], sigma=o["sigma"], n0=o["n0"],
+            pgd_alpha=o["pgd_alpha"], restarts=o["restarts"],
+            autoattack_version=o["autoattack_version"], sigma=o["sigma"], n0=o["n0"],
             n=o["n_samples"], alpha=o["alpha"], seed=seed)
 
     def generative(metrics: tuple[str, ...]) -> GenerativeRunConfig:
