@@ -36,7 +36,8 @@ COMMAND = "train-classifier"
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What ``dpkit train-classifier --json`` prints."""
+    """What ``dpkit train-classifier --json`` prints (``world_size``: the processes, under
+    torchrun, that ran this invocation; config.json records those that started the run)."""
 
     run_dir: str
     epsilon: float

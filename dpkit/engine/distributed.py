@@ -18,8 +18,8 @@ How the engine divides one DP-SGD step among the processes (see
 * **Clipping and noise.** Each process clips its examples' gradients to C; the clipped sums are
   all-reduced (Opacus's ``DistributedDPOptimizer``), and N(0, σ²C²) is added once, by rank 0.
   Opacus divides by its ``expected_batch_size`` on each process and by the world size after the
-  all-reduce, so the engine passes B / world: the update is (Σ clip + N(0, σ²C²)) / B, exactly the
-  single-process mechanism.
+  all-reduce, so the engine passes B / world: the update is (Σ clip + N(0, σ²C²)) / B, exactly
+  the single-process mechanism.
 * **Accounting.** Every process charges its copy of the accountant once per logical step (the
   copies agree); only rank 0 writes anything: run directory, metrics, checkpoints, output.
 """

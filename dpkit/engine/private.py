@@ -415,7 +415,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     optim_class = get_optimizer_class(clipping="flat", distributed=world.distributed,
                                       grad_sample_mode=mode)
     # Opacus divides each process's sum by expected_batch_size and, after the all-reduce, by the
-    # world size: B / world makes the update (Σ clip + N(0, σ²C²)) / B for any number of processes
+    # world size: B / world makes the update (Σ clip + N(0, σ²C²)) / B for any world size
     dp_optimizer = optim_class(optimizer=optimizer, noise_multiplier=noise,
                                max_grad_norm=cfg.max_grad_norm,
                                expected_batch_size=batch_size / world.size,

@@ -5,8 +5,9 @@ accountants analyse. The loader's sampler counts the batches it has drawn so the
 an optimizer step that would reuse a batch (Poisson analysis charges each draw once).
 
 Across processes (``torchrun``) each sampler is given its ``shard`` (rank, world): it draws the
-same decisions as one process would and keeps the examples ``rank::world``, so the processes' batches
-are disjoint and their union is the single-process batch (see :mod:`dpkit.engine.distributed`).
+same decisions as one process would and keeps the examples ``rank::world``, so the processes'
+batches are disjoint and their union is the single-process batch (see
+:mod:`dpkit.engine.distributed`).
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def resume_gan(run_dir: str | Path, *, epochs: int | None = None,
                              f"epochs={cfg.epochs}")
         cfg = GANConfig.from_dict(cfg.to_dict() | {
             "training": cfg.to_dict()["training"] | {"epochs": epochs}})
-        run.write_config(cfg.to_dict())
+        run.write_config(cfg.to_dict() | {"world_size": run.config.get("world_size", 1)})
     bundle = dataset_from_record(run.read_split())
     with running(run, created=False):
         return _run(run, cfg, bundle, device=device, quiet=quiet, resume=True)
