@@ -33,7 +33,8 @@ def test_train_json_and_run_dir(trained):
     out, payload = trained
     assert set(payload) == {"run_dir", "epsilon", "delta", "noise_multiplier", "test_accuracy",
                             "robust_accuracy", "epochs", "train_size", "epsilon_valid",
-                            "noise_reproducible"}
+                            "noise_reproducible", "world_size"}
+    assert payload["world_size"] == 1
     assert payload["epsilon"] == "inf" and payload["epochs"] == 2 and payload["train_size"] == 1500
     for name in ("config.json", "split.json", "privacy.json", "metrics.jsonl", "checkpoint.pt",
                  "final.pt", "curves.png"):

@@ -21,7 +21,8 @@ def test_train_gan_json_then_sample_then_resume(cli_runner, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert set(out) == {"run_dir", "epsilon", "epsilon_valid", "delta", "noise_multiplier",
-                        "epochs", "steps", "train_size", "noise_reproducible"}
+                        "epochs", "steps", "train_size", "noise_reproducible", "world_size"}
+    assert out["world_size"] == 1 and json.loads((run / "config.json").read_text())["world_size"] == 1
     assert out["epsilon_valid"] is True and out["noise_reproducible"] is True
     assert out["steps"] == 5 and out["train_size"] == 200 and out["noise_multiplier"] == 1.2
     assert 0 < out["epsilon"] < 100 and (run / "samples" / "epoch_001.png").is_file()

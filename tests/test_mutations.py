@@ -61,9 +61,9 @@ def test_sampling_at_one_over_steps_is_caught(monkeypatch):
     """Break: the sampler uses q = 1/⌊N/B⌋ while the accountant is charged B/N."""
 
     class WrongRate(private.PoissonBatchSampler):
-        def __init__(self, *, num_samples, sample_rate, steps, source):
+        def __init__(self, *, num_samples, sample_rate, steps, source, shard=(0, 1)):
             super().__init__(num_samples=num_samples, sample_rate=1 / steps, steps=steps,
-                             source=source)
+                             source=source, shard=shard)
 
     monkeypatch.setattr(private, "PoissonBatchSampler", WrongRate)
     with pytest.raises(AssertionError, match="inclusion rate"):

@@ -25,7 +25,8 @@ from dpkit.classifiers.training import (ClassifierConfig, FitResult, check_class
                                         fit_classifier)
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
 from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, CanaryGradients, RunDir,
-                          check_new_run_dir, plot_curves, resume_run, running, start_run)
+                          check_new_run_dir, current_world, plot_curves, resume_run, running,
+                          start_run)
 
 __all__ = ["TrainResult", "train_classifier", "train_loaded_classifier", "resume_classifier",
            "run_config", "fit_defaults"]
@@ -35,7 +36,8 @@ COMMAND = "train-classifier"
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What ``dpkit train-classifier --json`` prints."""
+    """What ``dpkit train-classifier --json`` prints (``world_size``: the processes, under
+    torchrun, that ran this invocation; config.json records those that started the run)."""
 
     run_dir: str
     epsilon: float
@@ -48,6 +50,7 @@ class TrainResult:
     epsilon_valid: bool = True
     noise_reproducible: bool = False
     notes: tuple[str, ...] = ()
+    world_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -67,20 +70,23 @@ def run_config(cfg: ClassifierConfig, dataset: str, data: DataOptions) -> dict[s
 
 def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierConfig,
             notes: tuple[str, ...] = ()) -> TrainResult:
-    torch.save(fit.model.state_dict(), run.final_path)
-    run.write_json(PRIVACY_FILE, fit.report.to_dict())
-    hist = fit.history
-    series = {"test accuracy": [r.get("test_accuracy", math.nan) for r in hist],
-              "train loss / max (private, NOT covered by epsilon)":
-                  _scaled([r["loss"] for r in hist])}
-    plot_curves(run.file(CURVES_FILE), series, ylim=(0.0, 1.0),
-                title=f"{bundle.name}, {cfg.model.arch}, epsilon = {_fmt(fit.report.epsilon)}")
+    if run.writes:  # rank 0 of a torchrun world, or the only process
+        torch.save(fit.model.state_dict(), run.final_path)
+        run.write_json(PRIVACY_FILE, fit.report.to_dict())
+        hist = fit.history
+        series = {"test accuracy": [r.get("test_accuracy", math.nan) for r in hist],
+                  "train loss / max (private, NOT covered by epsilon)":
+                      _scaled([r["loss"] for r in hist])}
+        plot_curves(run.file(CURVES_FILE), series, ylim=(0.0, 1.0),
+                    title=f"{bundle.name}, {cfg.model.arch}, epsilon = "
+                          f"{_fmt(fit.report.epsilon)}")
     result = TrainResult(run_dir=str(run.path), epsilon=fit.report.epsilon,
                          delta=fit.report.delta, noise_multiplier=fit.report.noise_multiplier,
                          test_accuracy=fit.test_accuracy, robust_accuracy=fit.robust_accuracy,
                          epochs=cfg.epochs, train_size=len(bundle.train),
                          epsilon_valid=fit.report.epsilon_valid,
-                         noise_reproducible=fit.noise_reproducible, notes=notes)
+                         noise_reproducible=fit.noise_reproducible, notes=notes,
+                         world_size=current_world().size)
     run.write_json(RESULT_FILE, result.to_dict())
     return result
 

@@ -35,8 +35,8 @@ from dpkit.classifiers.models import ModelConfig, build_model
 from dpkit.classifiers.norms import public_statistics, uses_public_norm
 from dpkit.data import ImageTensorDataset
 from dpkit.engine import (CanaryGradients, PrivacyConfig, PrivacyReport, PrivateSetup,
-                          WeightAverage, load_checkpoint, make_private, save_checkpoint,
-                          seed_everything, train_epochs)
+                          WeightAverage, all_reduce_sum, load_checkpoint, make_private, rank_seed,
+                          save_checkpoint, seed_everything, train_epochs)
 from dpkit.errors import DPKitError, require
 from dpkit.names import OPTIMIZERS
 
@@ -253,7 +253,9 @@ class _ClassifierSteps:
         return loss
 
     def end_epoch(self, epoch: int) -> dict[str, Any]:
-        values: dict[str, Any] = {"loss": self.total / max(self.count, 1)}
+        totals = torch.tensor([self.total, float(self.count)], dtype=torch.float64)
+        all_reduce_sum([totals], self.setup.world)  # the loss over every process's examples
+        values: dict[str, Any] = {"loss": float(totals[0] / max(float(totals[1]), 1.0))}
         cfg, test = self.cfg, self.test
         if test is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             with self.setup.hooks_off():
@@ -331,6 +333,8 @@ def fit_classifier(cfg: ClassifierConfig, train: ImageTensorDataset, *,
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     setup = make_private(model, optimizer, train, cfg.privacy, batch_size=cfg.batch_size,
                          epochs=cfg.epochs, seed=cfg.seed, canary_gradients=canary_gradients)
+    if setup.world.rank > 0:  # same initial weights (seeded above), then a stream of its own
+        seed_everything(rank_seed(cfg.seed, setup.world.rank))  # (noise augmentation, PGD starts)
     ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     ema_model = build_model(cfg.model, in_channels=c, image_size=h, num_classes=k).to(device) \
         if ema is not None else None

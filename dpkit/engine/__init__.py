@@ -9,6 +9,8 @@ from dpkit.engine.checkpoint import (CheckpointInfo, load_checkpoint, load_weigh
 from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
                                  check_delta, check_training_accountant)
 from dpkit.engine.device import DEVICES, resolve_device
+from dpkit.engine.distributed import (World, all_reduce_sum, barrier, broadcast_parameters,
+                                      current_world, launched, rank_seed, world_from_env)
 from dpkit.engine.private import (CanaryGradients, PrivateSetup, hooks_off, make_private, register_grad_sampler,
                                   unwrap_model, validate_private_model)
 from dpkit.engine.randomness import RandomSource, SecureSource, SeededSource, make_source
@@ -37,5 +39,6 @@ __all__ = [
     "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",
     "save_checkpoint", "load_checkpoint", "resolve_device", "progress",
     "create_run_dir", "open_run_dir", "to_jsonable", "rng_state", "seed_everything",
-    "set_rng_state", "WeightAverage",
+    "set_rng_state", "WeightAverage", "World", "all_reduce_sum", "barrier",
+    "broadcast_parameters", "current_world", "launched", "rank_seed", "world_from_env",
 ]

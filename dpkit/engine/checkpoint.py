@@ -3,6 +3,12 @@
 Models, optimizers, each private setup's accountant history and generator states, the global RNG
 states and the epoch. A run resumed from epoch k's checkpoint reaches the same weights and the same
 ε as an uninterrupted run with the same seed.
+
+Across processes (``torchrun``) the setups' states are the same on every rank (one sampling
+stream; the noise is rank 0's), so rank 0 writes them; the global RNG states differ by rank (e.g.
+a GAN's latents) and all of them are kept, by rank. A run resumed by as many processes continues
+each rank's stream; by another number of processes, rank 0 continues its stream and every other
+rank starts one derived from it and its rank (:func:`~dpkit.engine.distributed.rank_seed`).
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from dpkit.engine.distributed import current_world, gather_objects, rank_seed
 from dpkit.engine.private import PrivateSetup, unwrap_model
-from dpkit.engine.seeding import rng_state, set_rng_state
+from dpkit.engine.seeding import rng_state, seed_everything, set_rng_state
 from dpkit.errors import DPKitError
 
 __all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "load_weights",
@@ -59,14 +66,20 @@ class CheckpointInfo:
 def save_checkpoint(path: str | Path, *, epoch: int, models: Mapping[str, nn.Module],
                     optimizers: Mapping[str, torch.optim.Optimizer],
                     setups: Mapping[str, PrivateSetup], extra: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (temporary file, then rename)."""
+    """Write a checkpoint atomically (temporary file, then rename). Across processes every rank
+    calls it (their RNG states are gathered) and rank 0 writes it."""
     path = Path(path)
+    world = current_world()
+    rng_ranks = gather_objects(rng_state(), world)
+    if not world.is_main:
+        return path
     state = {
         "epoch": epoch,
         "models": {k: unwrap_model(m).state_dict() for k, m in models.items()},
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         "setups": {k: s.state_dict() for k, s in setups.items()},
-        "rng": rng_state(),
+        "rng": rng_ranks[0],
+        "rng_ranks": rng_ranks,
         "extra": extra or {},
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -89,8 +102,20 @@ def load_checkpoint(path: str | Path, *, models: Mapping[str, nn.Module],
     for key, setup in (setups or {}).items():
         setup.load_state_dict(state["setups"][key])
     if restore_rng:
-        set_rng_state(_to_cpu(state["rng"]))
+        _restore_rng(state)
     return CheckpointInfo(epoch=state["epoch"], extra=state["extra"])
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    """This rank's global RNG state (see the module docstring)."""
+    world = current_world()
+    ranks = state.get("rng_ranks") or [state["rng"]]  # checkpoints of one process: "rng" only
+    if len(ranks) == world.size:
+        set_rng_state(_to_cpu(ranks[world.rank]))
+        return
+    set_rng_state(_to_cpu(ranks[0]))
+    if world.rank > 0:
+        seed_everything(rank_seed(int(torch.randint(2**62, (1,))), world.rank))
 
 
 def _to_cpu(state: Any) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dpkit.engine.checkpoint import read_torch_file
+from dpkit.engine.distributed import barrier, broadcast_object, current_world
 from dpkit.engine.rundir import (CHECKPOINT_FILE, EVALUATIONS_LOG, RUN_KINDS, SPLIT_FILE,
                                  RunDir, create_run_dir, open_run_dir)
 from dpkit.errors import DPKitError, RunInterrupted, require
@@ -27,11 +28,19 @@ def start_run(kind: str, out: str | Path | None, *, config: dict[str, Any],
     """Create a fresh run directory of ``kind`` holding its config.json and split.json.
 
     Call it only once everything that can be validated has been: a refused configuration must
-    leave no directory behind.
+    leave no directory behind. config.json records ``world_size``, the number of processes
+    (torchrun) that start the run; across processes rank 0 creates the directory and the others
+    open the same one.
     """
     require(kind in RUN_KINDS, f"run kind {kind!r} is unknown; one of {', '.join(RUN_KINDS)}")
-    run = create_run_dir(kind, out)
-    run.write_config({**config, "command": kind})
+    world = current_world()
+    barrier(world)  # every rank has checked ``out`` before rank 0 creates it
+    if world.is_main:
+        run = create_run_dir(kind, out)
+        broadcast_object(run.path, world)
+    else:
+        run = RunDir(Path(broadcast_object(None, world)))
+    run.write_config({**config, "command": kind, "world_size": world.size})
     run.write_json(SPLIT_FILE, split)
     return run
 
@@ -64,7 +73,7 @@ def running(run: RunDir, *, created: bool) -> Iterator[RunDir]:
         yield run
     except BaseException as exc:
         has_checkpoint = run.checkpoint_path.is_file()
-        if created and not has_checkpoint:
+        if created and not has_checkpoint and run.writes:
             shutil.rmtree(run.created_root or run.path, ignore_errors=True)
         if isinstance(exc, KeyboardInterrupt):
             if has_checkpoint:

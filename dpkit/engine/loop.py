@@ -70,7 +70,7 @@ def train_epochs(setup: PrivateSetup, fn: StepFunction, *, epochs: int, device: 
         t0 = time.perf_counter()
         fn.begin_epoch(epoch)
         with setup.epoch_loader() as loader:
-            for i, (x, y) in enumerate(progress(loader, quiet=quiet,
+            for i, (x, y) in enumerate(progress(loader, quiet=quiet or not setup.world.is_main,
                                                 desc=f"epoch {epoch}/{epochs}",
                                                 total=setup.steps_per_epoch)):
                 loss = fn.step(i, x.to(device), y.to(device))

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
 from opacus.accountants import IAccountant, create_accountant
+from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
 from opacus.grad_sample import register_grad_sampler
 from opacus.grad_sample.gsm_base import AbstractGradSampleModule
 from opacus.grad_sample.utils import wrap_model
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
 from dpkit.engine.config import PrivacyConfig
+from dpkit.engine.distributed import World, all_reduce_sum, current_world
 from dpkit.engine.randomness import RandomSource, make_source
 from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, make_loader
 from dpkit.errors import DPKitError, PrivacyViolation, require
@@ -60,9 +62,10 @@ def validate_private_model(model: nn.Module) -> None:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The user's module inside an Opacus grad-sample wrapper, ghost-clipping one included
-    (or the module itself)."""
-    return model._module if isinstance(model, AbstractGradSampleModule) else model
+    """The user's module inside an Opacus grad-sample wrapper, ghost-clipping one included,
+    and its distributed wrapper (or the module itself)."""
+    inner = model._module if isinstance(model, AbstractGradSampleModule) else model
+    return inner.module if isinstance(inner, DPDDP) else inner
 
 
 @contextlib.contextmanager
@@ -134,6 +137,18 @@ def _add_noise(optimizer: DPOptimizer, source: RandomSource,
         p.grad = (summed + noise).view_as(p)
 
 
+def _noise_step(optimizer: DPOptimizer, source: RandomSource, canaries: CanaryGradients | None,
+                sample_rate: float, world: World) -> None:
+    """The optimizer's ``add_noise``: rank 0 adds the noise (and the canaries) of the whole
+    logical batch with :func:`_add_noise`; the other ranks pass their clipped sums on unchanged,
+    so the all-reduced sum holds N(0, σ²C²) once, not ``world.size`` times."""
+    if world.is_main:
+        _add_noise(optimizer, source, canaries, sample_rate)
+    else:
+        for p in optimizer.params:
+            p.grad = p.summed_grad.view_as(p)
+
+
 @dataclass
 class PrivateSetup:
     """Everything a trainer needs for one private (or explicitly non-private) training run.
@@ -154,6 +169,8 @@ class PrivateSetup:
         canary_gradients: synthetic records (white-box audit canaries) whose clipped gradients
             join every noisy step's sum before the noise (see :class:`CanaryGradients`); they
             count in N, so q = B / (len(dataset) + canary_gradients.records).
+        world: the processes training this model together (one without torchrun); each draws
+            its shard of every Poisson batch (see :mod:`dpkit.engine.distributed`).
     """
 
     model: nn.Module
@@ -169,6 +186,7 @@ class PrivateSetup:
     noise_source: RandomSource | None = None
     canary_gradients: CanaryGradients | None = None
     steps_taken: int = 0
+    world: World = field(default_factory=World)
     _batch_sampler: Any = field(default=None, repr=False)
 
     @property
@@ -228,7 +246,8 @@ class PrivateSetup:
 
         Clips each example's gradient to C, sums, adds N(0, σ²C²), divides by B and charges the
         accountant once; then adds ``extra_grads`` (gradients of terms that touch no private
-        data, e.g. a GAN's generated half, one tensor per trainable parameter) and updates.
+        data, e.g. a GAN's generated half, one tensor per trainable parameter; across processes,
+        each process's part, summed over them) and updates.
 
         Raises:
             PrivacyViolation: the noisy step was skipped or not charged exactly once.
@@ -239,8 +258,11 @@ class PrivateSetup:
         if not opt.pre_step() or self.steps_taken != before + 1:
             raise PrivacyViolation("the noisy step was skipped or not accounted; a step with "
                                    "extra gradients cannot use physical batches or accumulation")
+        if self.world.distributed:  # what DistributedDPOptimizer.step does after pre_step
+            opt.reduce_gradients()
         if extra_grads is not None:
             params = [p for p in self.model.parameters() if p.requires_grad]
+            all_reduce_sum(extra_grads, self.world)
             with torch.no_grad():
                 for p, g in zip(params, extra_grads):
                     p.grad.add_(g)
@@ -275,13 +297,23 @@ class PrivateSetup:
             "batches_drawn": self._batch_sampler.drawn,
             "noise_multiplier": self.noise_multiplier,
             "sample_rate": self.sample_rate,
+            "world_size": self.world.size,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        require(math.isclose(state["sample_rate"], self.sample_rate)
-                and math.isclose(state["noise_multiplier"], self.noise_multiplier),
-                "checkpoint was made with a different sample rate or noise multiplier; resume "
-                "with the run's own settings")
+        """Continue from :meth:`state_dict` (rank 0's, on every process). The number of
+        processes may differ from the checkpoint's: every process draws the same sampling
+        stream and rank 0 alone draws the noise, so the logical batch, q and ε do not depend on
+        it; what may not change is the logical batch (q) and σ."""
+        saved_world = state.get("world_size", 1)
+        require(math.isclose(state["sample_rate"], self.sample_rate),
+                f"checkpoint was made with sample rate q={state['sample_rate']:.6g} (logical "
+                f"batch over {saved_world} process(es)), this run has q={self.sample_rate:.6g} "
+                f"over {self.world.size}; resume with the run's own batch size, whatever the "
+                f"number of processes")
+        require(math.isclose(state["noise_multiplier"], self.noise_multiplier),
+                "checkpoint was made with a different noise multiplier; resume with the run's "
+                "own settings")
         if self.accountant is not None and state["accountant"] is not None:
             self.accountant.load_state_dict(state["accountant"])
         if self.sampler_source is not None:
@@ -317,6 +349,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         A :class:`PrivateSetup`, whatever the configuration (private or not, ghost or not).
     """
     n_data = len(dataset)
+    world = current_world()
+    shard = (world.rank, world.size)
     extra = canary_gradients.records if canary_gradients is not None else 0
     n = n_data + extra  # the private records: examples and included canaries
     require(1 <= batch_size <= n, f"batch_size={batch_size} must be between 1 and the dataset "
@@ -325,6 +359,12 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     require(canary_gradients is None or cfg.enabled,
             "canary gradients join DP-SGD's clipped sum and need enabled=True; for a run "
             "without noise use noise_multiplier=0")
+    require(not world.distributed or cfg.enabled,
+            f"training without DP runs in one process, not {world.size}; start it without "
+            f"torchrun (or with --nproc-per-node 1)")
+    require(batch_size >= world.size,
+            f"batch_size={batch_size} is smaller than the {world.size} processes; use "
+            f"batch_size >= {world.size} or fewer processes")
     criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
     q = batch_size / n
     steps = steps_per_epoch(n, batch_size)
@@ -350,32 +390,40 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     sampler_source = make_source(secure=secure, seed=seed)
     if cfg.poisson_sampling:
         sampler = PoissonBatchSampler(num_samples=n_data, sample_rate=q, steps=steps,
-                                      source=sampler_source)
+                                      source=sampler_source, shard=shard)
     else:
         warnings.warn("poisson_sampling=False: batches are shuffled, not Poisson-sampled, and the "
                       "reported epsilon is not covered by the accountant's analysis")
         shuffle_gen = (sampler_source.generator if not secure  # type: ignore[attr-defined]
                        else make_source(secure=False, seed=None).generator)
         sampler = ShuffledBatchSampler(num_samples=n_data, batch_size=batch_size,
-                                       generator=shuffle_gen)
+                                       generator=shuffle_gen, shard=shard)
     loader = make_loader(dataset, sampler, num_workers=num_workers)
 
     mode = cfg.grad_sample_mode
     wrap_kwargs: dict[str, Any] = {"batch_first": True, "loss_reduction": "mean"}
     if mode == "ghost":
         wrap_kwargs["max_grad_norm"] = cfg.max_grad_norm
-    gsm = wrap_model(model, grad_sample_mode=mode, **wrap_kwargs)
+    # across processes: rank 0's weights everywhere (DPDDP broadcasts them; it does not touch
+    # gradients, which are clipped per example before the optimizer all-reduces them)
+    gsm = wrap_model(DPDDP(model) if world.distributed else model, grad_sample_mode=mode,
+                     **wrap_kwargs)
     if cfg.poisson_sampling:
         gsm.forbid_grad_accumulation()
     noise_source = make_source(secure=secure, seed=seed + 1 if seed is not None else None,
                                device=device)
-    optim_class = get_optimizer_class(clipping="flat", distributed=False, grad_sample_mode=mode)
+    optim_class = get_optimizer_class(clipping="flat", distributed=world.distributed,
+                                      grad_sample_mode=mode)
+    # Opacus divides each process's sum by expected_batch_size and, after the all-reduce, by the
+    # world size: B / world makes the update (Σ clip + N(0, σ²C²)) / B for any world size
     dp_optimizer = optim_class(optimizer=optimizer, noise_multiplier=noise,
-                               max_grad_norm=cfg.max_grad_norm, expected_batch_size=batch_size,
+                               max_grad_norm=cfg.max_grad_norm,
+                               expected_batch_size=batch_size / world.size,
                                loss_reduction="mean", secure_mode=secure)
-    # every noise draw goes through dpkit's source (seeded, or the OS CSPRNG in secure mode)
-    # (and white-box audit canaries join the clipped sum there, before the noise)
-    dp_optimizer.add_noise = lambda: _add_noise(dp_optimizer, noise_source, canary_gradients, q)
+    # every noise draw goes through dpkit's source (seeded, or the OS CSPRNG in secure mode),
+    # on rank 0 only (and white-box audit canaries join the clipped sum there, before the noise)
+    dp_optimizer.add_noise = lambda: _noise_step(dp_optimizer, noise_source, canary_gradients, q,
+                                                 world)
     if mode == "ghost":
         criterion = DPLossFastGradientClipping(gsm, dp_optimizer, criterion, "mean")
     with warnings.catch_warnings():
@@ -385,6 +433,6 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
                          config=cfg, noise_multiplier=noise, sample_rate=q, steps_per_epoch=steps,
                          accountant=accountant, sampler_source=sampler_source,
                          noise_source=noise_source, canary_gradients=canary_gradients,
-                         _batch_sampler=sampler)
+                         world=world, _batch_sampler=sampler)
     dp_optimizer.attach_step_hook(setup._on_step)
     return setup

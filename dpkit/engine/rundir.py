@@ -24,6 +24,9 @@ file                          content
 ``attacks/``                  one directory per attack
 ============================  =====================================================================
 
+Across processes (``torchrun``) only rank 0 writes: every writing method of :class:`RunDir` does
+nothing on the other ranks (:attr:`RunDir.writes`), which read the same directory.
+
 A ``config.json`` without ``format_version`` was written by dpkit 0.1 (version 0) and is read as
 is; a newer version than this dpkit knows is refused.
 """
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dpkit.engine.accounting import PrivacyReport
+from dpkit.engine.distributed import current_world
 from dpkit.errors import DPKitError
 
 __all__ = ["NOT_COVERED_KEY", "FORMAT_VERSION", "RUN_KINDS", "RunDir", "check_new_run_dir",
@@ -95,6 +99,12 @@ class RunDir:
         return self.path / name
 
     @property
+    def writes(self) -> bool:
+        """Whether this process writes the run directory: the only process, or rank 0 of the
+        processes training together; the other ranks' writes do nothing."""
+        return current_world().is_main
+
+    @property
     def checkpoint_path(self) -> Path:
         return self.file(CHECKPOINT_FILE)
 
@@ -127,6 +137,8 @@ class RunDir:
 
     def write_json(self, name: str, obj: Any) -> Path:
         target = self.file(name)
+        if not self.writes:
+            return target
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n")
         return target
@@ -142,6 +154,8 @@ class RunDir:
                              f"a new run") from None
 
     def append_metrics(self, record: dict[str, Any], name: str = METRICS_FILE) -> None:
+        if not self.writes:
+            return
         with self.file(name).open("a") as fh:
             fh.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
 
@@ -156,6 +170,8 @@ class RunDir:
 
     def truncate_metrics(self, epochs: int, name: str = METRICS_FILE) -> None:
         """Keep only the records of the first ``epochs`` epochs (used on resume)."""
+        if not self.writes:
+            return
         records = [r for r in self.read_metrics(name) if r.get("epoch", 0) <= epochs]
         self.file(name).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 

@@ -19,7 +19,8 @@ import torch
 
 from dpkit.data import DatasetBundle, dataset_from_record, load_dataset
 from dpkit.engine import (CURVES_FILE, PRIVACY_FILE, RESULT_FILE, CanaryGradients, PrivacyReport,
-                          RunDir, check_new_run_dir, plot_curves, resume_run, running, start_run)
+                          RunDir, check_new_run_dir, current_world, plot_curves, resume_run,
+                          running, start_run)
 from dpkit.errors import DPKitError
 from dpkit.gan.training import GANConfig, check_gan_data, fit_gan
 
@@ -39,13 +40,14 @@ class GANResult:
     train_size: int
     history: tuple[dict[str, Any], ...] = ()
     noise_reproducible: bool = False
+    world_size: int = 1  # processes (torchrun) that trained it
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": self.run_dir, "epsilon": self.report.epsilon,
                 "epsilon_valid": self.report.epsilon_valid,
                 "delta": self.report.delta, "noise_multiplier": self.report.noise_multiplier,
                 "epochs": self.epochs, "steps": self.steps, "train_size": self.train_size,
-                "noise_reproducible": self.noise_reproducible}
+                "noise_reproducible": self.noise_reproducible, "world_size": self.world_size}
 
 
 def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.device | str,
@@ -53,6 +55,11 @@ def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.de
     fit = fit_gan(cfg, bundle.train, device=device, quiet=quiet, checkpoint=run.checkpoint_path,
                   resume=resume, samples_dir=run.file("samples"), on_epoch=run.append_metrics,
                   canary_gradients=canary_gradients)
+    if not run.writes:  # another rank than 0 of a torchrun world: rank 0 writes and reports
+        return GANResult(run_dir=str(run.path), report=fit.report, epochs=cfg.epochs,
+                         steps=fit.report.steps, train_size=len(bundle.train),
+                         history=fit.history, noise_reproducible=fit.noise_reproducible,
+                         world_size=current_world().size)
     run.write_json(PRIVACY_FILE, fit.report.to_dict())
     # the publishable weights only (the weight average when ema is on)
     torch.save(fit.generator.state_dict(), run.final_path)
@@ -67,7 +74,8 @@ def _run(run: RunDir, cfg: GANConfig, bundle: DatasetBundle, *, device: torch.de
     result = GANResult(run_dir=str(run.path), report=fit.report, epochs=cfg.epochs,
                        steps=fit.report.steps, train_size=len(bundle.train),
                        history=tuple(run.read_metrics()),
-                       noise_reproducible=fit.noise_reproducible)
+                       noise_reproducible=fit.noise_reproducible,
+                       world_size=current_world().size)
     run.write_json(RESULT_FILE, result.to_dict())
     return result
 
@@ -117,7 +125,7 @@ def resume_gan(run_dir: str | Path, *, epochs: int | None = None,
                              f"epochs={cfg.epochs}")
         cfg = GANConfig.from_dict(cfg.to_dict() | {
             "training": cfg.to_dict()["training"] | {"epochs": epochs}})
-        run.write_config(cfg.to_dict())
+        run.write_config(cfg.to_dict() | {"world_size": run.config.get("world_size", 1)})
     bundle = dataset_from_record(run.read_split())
     with running(run, created=False):
         return _run(run, cfg, bundle, device=device, quiet=quiet, resume=True)

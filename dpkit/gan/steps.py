@@ -13,6 +13,10 @@ mechanism's sensitivity is C, as in DP-SGD (Abadi et al. 2016, arXiv:1607.00133)
 A class-conditional discriminator takes (x, y): a real record's label goes through the same
 per-example forward and backward as its image, so the clipped per-example gradient covers the
 whole record. Generated images carry labels drawn from the public prior.
+
+Across processes each process passes its shard of the real batch and its share of the B generated
+images (``fake_total`` = B): the discriminator's clipped sums and the generator's gradients are
+summed over the processes, each weighted by 1/B, so the update is the single-process one.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dpkit.engine import PrivateSetup
+from dpkit.engine import PrivateSetup, all_reduce_sum
 
 __all__ = ["DStepStats", "GStepStats", "discriminator_step", "generator_step", "real_loss"]
 
@@ -69,7 +73,8 @@ def _stats(out_real: torch.Tensor, out_fake: torch.Tensor, loss_real: torch.Tens
 
 def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tensor, *,
                        clip_fake: bool = True, real_labels: torch.Tensor | None = None,
-                       fake_labels: torch.Tensor | None = None) -> DStepStats:
+                       fake_labels: torch.Tensor | None = None,
+                       fake_total: int | None = None) -> DStepStats:
     """One discriminator update on a freshly drawn real batch and a generated batch.
 
     Private update, with per-example clipping ``clip_C(g) = g * min(1, C / ||g||)``:
@@ -86,9 +91,11 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         real: the batch the setup's loader just yielded (b, C, H, W); b may be 0 (Poisson).
         clip_fake: clip the generated examples' gradients per example too (no noise).
         real_labels, fake_labels: (b,) and (B,) labels for a class-conditional discriminator.
+        fake_total: generated images of the logical step over all processes (default: this
+            process's ``fake.shape[0]``, right for one process).
 
     Returns:
-        Losses and mean discriminator outputs of this step.
+        Losses and mean discriminator outputs of this step (this process's examples).
 
     Raises:
         PrivacyViolation: if the optimizer did not take exactly one accounted noisy step.
@@ -123,7 +130,8 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         with setup.hooks_off():  # generated images: plain gradient, no per-example gradients
             out_fake = d(fake, fake_labels)  # (B,)
             loss_fake = _fake_loss(out_fake)
-            fake_grads = list(torch.autograd.grad(loss_fake, params))
+            share = fake.shape[0] / (fake_total or fake.shape[0])  # this process's part of B
+            fake_grads = list(torch.autograd.grad(loss_fake * share, params))
         if b == 0 and setup.config.grad_sample_mode == "functorch":
             out_real, loss_real = real.new_zeros(0), real.new_zeros(())  # vmap needs >= 1 example
             setup.empty_batch_grads()
@@ -138,7 +146,8 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
 
 
 def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
-                   fake: torch.Tensor, fake_labels: torch.Tensor | None = None) -> GStepStats:
+                   fake: torch.Tensor, fake_labels: torch.Tensor | None = None, *,
+                   fake_total: int | None = None) -> GStepStats:
     """One generator update through the discriminator (non-saturating loss, BCE(D(G(z)), 1)).
 
     The discriminator's hooks are off (no per-example gradients), only the generator's
@@ -150,9 +159,12 @@ def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
         fake: generated images G(z) (B, C, H, W), still attached to the generator's graph (it may
             be the batch the discriminator step just saw, detached there, as in DCGAN).
         fake_labels: (B,) labels the images were generated for (class-conditional).
+        fake_total: generated images over all processes (default ``fake.shape[0]``); the
+            gradients of each process's share are summed over the processes.
 
     Returns:
-        The generator loss and the discriminator's accuracy on this generated batch.
+        The generator loss and the discriminator's accuracy on the generated batch of every
+        process (the same on all of them, so their n_D schedules agree).
     """
     g_params = [p for group in g_optimizer.param_groups for p in group["params"]
                 if p.requires_grad]
@@ -161,11 +173,14 @@ def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
         with setup.hooks_off():
             out = setup.model(fake, fake_labels)  # (B,)
             loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-            grads = torch.autograd.grad(loss, g_params)
+            share = fake.shape[0] / (fake_total or fake.shape[0])  # this process's part of B
+            grads = list(torch.autograd.grad(loss * share, g_params))
     finally:
         setup.optimizer.zero_grad(set_to_none=True)
+    totals = torch.stack([loss.detach() * share, (out.detach() < 0).float().sum()
+                          / (fake_total or fake.shape[0])]).double()  # (2,)
+    all_reduce_sum([*grads, totals], setup.world)  # the mean over the B generated images
     for p, g in zip(g_params, grads):
         p.grad = g
     g_optimizer.step()
-    return GStepStats(loss=float(loss.detach()),
-                      fake_accuracy=float((out.detach() < 0).float().mean()))
+    return GStepStats(loss=float(totals[0]), fake_accuracy=float(totals[1]))

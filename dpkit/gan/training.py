@@ -3,6 +3,12 @@
 The generator only ever sees the discriminator's response to generated images, so it is
 differentially private by post-processing (Xie et al. 2018, arXiv:1802.06739; Torkzadehmahani
 et al. 2019, arXiv:2001.09700). See :mod:`dpkit.gan.steps` for the one-charge-per-step update.
+
+Across processes (``torchrun``), each discriminator step is one logical step: every process holds
+its shard of the Poisson batch of real images and generates its share of the B fakes from latents
+of its own stream (:func:`~dpkit.engine.distributed.rank_seed`: not N copies of one batch); the
+clipped sums are all-reduced and noised once (:func:`~dpkit.engine.private.make_private`), and the
+generator's gradients are summed over the processes, so every process keeps the same weights.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from torchvision.utils import save_image
 
 from dpkit.data import DataOptions, ImageTensorDataset
 from dpkit.engine import (CanaryGradients, PrivacyConfig, PrivacyReport, PrivateSetup,
-                          WeightAverage, load_checkpoint, make_private, save_checkpoint,
-                          seed_everything, train_epochs)
+                          WeightAverage, broadcast_parameters, load_checkpoint, make_private,
+                          rank_seed, save_checkpoint, seed_everything, train_epochs)
 from dpkit.errors import PrivacyViolation, require
 from dpkit.gan.models import CONDITIONINGS, IMAGE_SIZES, Discriminator, Generator, build_models
 from dpkit.gan.schedule import SCHEDULES, DStepSchedule
@@ -240,6 +246,7 @@ class _GANSteps:
         self.setup, self.generator, self.g_opt, self.cfg, self.device = (
             setup, generator, g_opt, cfg, device)
         self.schedule, self.ema = schedule, ema
+        self.fakes = setup.world.share(cfg.batch_size) if setup.private else cfg.batch_size
         self.stats: list[DStepStats] = []
         self.g_losses: list[float] = []
         self.fake_accuracy: list[float] = []
@@ -251,20 +258,22 @@ class _GANSteps:
     def step(self, index: int, real: torch.Tensor, labels: torch.Tensor) -> float:
         cfg = self.cfg
         g_turn = self.schedule.discriminator_step_done()
-        z = torch.randn(cfg.batch_size, cfg.latent_dim, device=self.device)  # (B, Z)
+        z = torch.randn(self.fakes, cfg.latent_dim, device=self.device)  # (B / world, Z)
         fake_labels = real_labels = None
         if cfg.classes:  # labels of generated images: the uniform public prior
-            fake_labels = torch.randint(cfg.classes, (cfg.batch_size,), device=self.device)
+            fake_labels = torch.randint(cfg.classes, (self.fakes,), device=self.device)
             real_labels = labels
         with torch.set_grad_enabled(g_turn):
             # (B, C, H, W); reused by the generator step, as in DCGAN
             fake = self.generator(z, fake_labels)
         stats = discriminator_step(self.setup, fake.detach(), real, clip_fake=cfg.clip_fake,
-                                   real_labels=real_labels, fake_labels=fake_labels)
+                                   real_labels=real_labels, fake_labels=fake_labels,
+                                   fake_total=cfg.batch_size)
         self.stats.append(stats)
         watched = stats.loss_fake  # the real half is NaN for an empty Poisson batch
         if g_turn:
-            g = generator_step(self.setup, self.g_opt, fake, fake_labels)
+            g = generator_step(self.setup, self.g_opt, fake, fake_labels,
+                               fake_total=cfg.batch_size)
             self.schedule.generator_step_done(g.fake_accuracy)
             if self.ema is not None:
                 self.ema.update(self.generator)
@@ -354,6 +363,10 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
     setup = make_private(disc, d_opt, train, cfg.privacy, batch_size=cfg.batch_size,
                          epochs=cfg.epochs, criterion=torch.nn.BCEWithLogitsLoss(),
                          seed=cfg.seed, canary_gradients=canary_gradients)
+    world = setup.world
+    broadcast_parameters(generator, world)  # seeded alike already; rank 0's weights for sure
+    if world.rank > 0:  # latents of its own: the ranks' generated batches are not copies
+        seed_everything(rank_seed(cfg.seed, world.rank))
     fixed_z = torch.randn(GRID_SIZE, cfg.latent_dim,
                           generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     labels = grid_labels(cfg.classes)
@@ -378,7 +391,7 @@ def fit_gan(cfg: GANConfig, train: ImageTensorDataset, *, device: torch.device |
 
     def save(epoch: int, records: list[dict[str, Any]]) -> None:
         gen = published()
-        if samples_dir is not None:
+        if samples_dir is not None and world.is_main:
             save_grid(gen, fixed_z, Path(samples_dir) / f"epoch_{epoch:03d}.png", labels)
         if checkpoint is not None:
             save_checkpoint(checkpoint, epoch=epoch, models=models, optimizers=optimizers,

@@ -14,7 +14,7 @@ from dpkit.commands.flags import to_cli
 from dpkit.commands.options import fmt_eps, parse_int_list, privacy_notes
 from dpkit.commands.runners import emit, privacy_config_from
 from dpkit.data import DataOptions
-from dpkit.engine import INVALID_EPSILON, resolve_device
+from dpkit.engine import INVALID_EPSILON, launched
 
 __all__ = ["run", "settings_from"]
 
@@ -44,17 +44,18 @@ def _pgd_from(kw: dict[str, Any]) -> PGDConfig | None:
 
 
 def run(kw: dict[str, Any]) -> None:
-    """Train (or with ``resume_dir``, resume) a classifier from the command's options ``kw``."""
-    device = resolve_device(kw.pop("device"))
+    """Train (or with ``resume_dir``, resume) a classifier from the command's options ``kw``;
+    under torchrun, across its processes (rank 0 prints)."""
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
-    if kw["resume_dir"] is not None:
-        result = resume_classifier(kw["resume_dir"], device=device, quiet=quiet)
-        emit(result, as_json=as_json, text=lambda: _text(result))
-        return
-    cfg, dataset, data = settings_from(kw)
-    result = train_classifier(cfg, dataset=dataset, data=data, out=kw.pop("out"),
-                              device=device, quiet=quiet)
-    emit(result, as_json=as_json, text=lambda: _text(result))
+    with launched(kw.pop("device")) as (world, device):
+        if kw["resume_dir"] is not None:
+            result = resume_classifier(kw["resume_dir"], device=device, quiet=quiet)
+        else:
+            cfg, dataset, data = settings_from(kw)
+            result = train_classifier(cfg, dataset=dataset, data=data, out=kw.pop("out"),
+                                      device=device, quiet=quiet)
+        if world.is_main:
+            emit(result, as_json=as_json, text=lambda: _text(result))
 
 
 def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOptions]:

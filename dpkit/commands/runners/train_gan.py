@@ -8,7 +8,7 @@ from typing import Any
 from dpkit.commands.options import parse_int_list, privacy_notes
 from dpkit.commands.runners import emit, privacy_config_from
 from dpkit.data import DataOptions
-from dpkit.engine import resolve_device
+from dpkit.engine import launched
 from dpkit.errors import DPKitError
 from dpkit.gan import (RECIPE_FIELDS, GANConfig, GANResult, gan_recipe_config, resume_gan,
                        train_gan)
@@ -82,11 +82,15 @@ def _text(result: GANResult) -> str:
 
 
 def run(kw: dict[str, Any]) -> None:
-    """Train (or with ``resume``, resume) a GAN from the command's options ``kw``."""
-    device, quiet, as_json = resolve_device(kw.pop("device")), kw.pop("quiet"), kw.pop("as_json")
-    if kw["resume"] is not None:
-        result = resume_gan(kw["resume"], epochs=kw["epochs"], device=device,
-                            quiet=quiet or as_json)
-    else:
-        result = train_gan(config_from(kw), out=kw["out"], device=device, quiet=quiet or as_json)
-    emit(result, as_json=as_json, text=lambda: _text(result))
+    """Train (or with ``resume``, resume) a GAN from the command's options ``kw``; under
+    torchrun, across its processes (rank 0 prints)."""
+    quiet, as_json = kw.pop("quiet"), kw.pop("as_json")
+    with launched(kw.pop("device")) as (world, device):
+        if kw["resume"] is not None:
+            result = resume_gan(kw["resume"], epochs=kw["epochs"], device=device,
+                                quiet=quiet or as_json)
+        else:
+            result = train_gan(config_from(kw), out=kw["out"], device=device,
+                               quiet=quiet or as_json)
+        if world.is_main:
+            emit(result, as_json=as_json, text=lambda: _text(result))
