@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
+from dpkit.engine.bookkeeping import BookKeepingModule
 from dpkit.engine.config import PrivacyConfig
 from dpkit.engine.randomness import RandomSource, make_source
 from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, make_loader
@@ -60,9 +61,10 @@ def validate_private_model(model: nn.Module) -> None:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The user's module inside an Opacus grad-sample wrapper, ghost-clipping one included
-    (or the module itself)."""
-    return model._module if isinstance(model, AbstractGradSampleModule) else model
+    """The user's module inside an Opacus grad-sample wrapper, ghost-clipping one included,
+    or a book-keeping one (or the module itself)."""
+    wrapped = isinstance(model, (AbstractGradSampleModule, BookKeepingModule))
+    return model._module if wrapped else model
 
 
 @contextlib.contextmanager
@@ -70,7 +72,7 @@ def hooks_off(model: nn.Module) -> Iterator[None]:
     """Forward/backward passes that must not produce per-example gradients (Opacus hooks off):
     attack crafting, public statistics, the generator's pass through a private discriminator.
     Any ``grad_sample`` left behind is cleared on exit."""
-    gsm = model if isinstance(model, AbstractGradSampleModule) else None
+    gsm = model if isinstance(model, (AbstractGradSampleModule, BookKeepingModule)) else None
     if gsm is not None:
         gsm.disable_hooks()
     try:
@@ -91,7 +93,7 @@ class CanaryGradients(Protocol):
     them joined this step's batch (each independently with probability q, like a
     Poisson-sampled example) and returns their gradients. The engine clips each to C exactly as
     it clips an example, adds them to the clipped sum and only then adds the noise, in
-    :func:`_add_noise` — the same function for ``grad_sample_mode`` hooks, functorch and ghost.
+    :func:`_add_noise` — the same function for every ``grad_sample_mode`` (hooks, functorch, ghost, bk).
     """
 
     records: int
@@ -219,6 +221,9 @@ class PrivateSetup:
         """Give every parameter an empty per-example gradient, for an empty Poisson batch that
         cannot go through the model (functorch's vmap refuses zero examples). The next noisy
         step then adds pure noise and is charged like any other."""
+        if isinstance(self.model, BookKeepingModule):  # bk: p.grad is the (empty) clipped sum
+            self.model.empty_batch_grads()
+            return
         for p in self.model.parameters():
             if p.requires_grad:
                 p.grad_sample = p.new_zeros((0, *p.shape))
@@ -364,12 +369,18 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     wrap_kwargs: dict[str, Any] = {"batch_first": True, "loss_reduction": "mean"}
     if mode == "ghost":
         wrap_kwargs["max_grad_norm"] = cfg.max_grad_norm
-    gsm = wrap_model(model, grad_sample_mode=mode, **wrap_kwargs)
-    if cfg.poisson_sampling:
-        gsm.forbid_grad_accumulation()
+    gsm: nn.Module
+    if mode == "bk":  # one backward pass leaves the clipped sum in p.grad, as ghost clipping does
+        gsm = BookKeepingModule(model, max_grad_norm=cfg.max_grad_norm,
+                                forbid_accumulation=cfg.poisson_sampling)
+    else:
+        gsm = wrap_model(model, grad_sample_mode=mode, **wrap_kwargs)
+        if cfg.poisson_sampling:
+            gsm.forbid_grad_accumulation()
     noise_source = make_source(secure=secure, seed=seed + 1 if seed is not None else None,
                                device=device)
-    optim_class = get_optimizer_class(clipping="flat", distributed=False, grad_sample_mode=mode)
+    optim_class = get_optimizer_class(clipping="flat", distributed=False,
+                                      grad_sample_mode="ghost" if mode == "bk" else mode)
     dp_optimizer = optim_class(optimizer=optimizer, noise_multiplier=noise,
                                max_grad_norm=cfg.max_grad_norm, expected_batch_size=batch_size,
                                loss_reduction="mean", secure_mode=secure)
