@@ -57,6 +57,7 @@ def _layer_cases() -> dict[str, tuple[nn.Module, torch.Tensor]]:
     g = torch.Generator().manual_seed(0)
     img = torch.randn(6, 4, 9, 9, generator=g)
     seq = torch.randn(6, 5, 7, generator=g)
+    small = torch.randn(6, 8, 5, 5, generator=g)
     frozen_bias = nn.Linear(7, 3)
     frozen_bias.bias.requires_grad_(False)
     return {
@@ -64,7 +65,11 @@ def _layer_cases() -> dict[str, tuple[nn.Module, torch.Tensor]]:
         "linear-seq-ghost": (Head(nn.Linear(7, 9)), seq),  # T² = 25 <= p·d = 63
         "linear-seq-materialised": (Head(nn.Linear(7, 2)), torch.randn(6, 12, 7, generator=g)),
         "linear-frozen-bias": (Head(frozen_bias), seq),
-        "conv-ghost": (Head(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)), img),
+        "conv-grouped": (Head(nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2)), img),
+        # ghost norm when T(d + p) <= d·p: small outputs, many channels
+        "conv-ghost": (Head(nn.Conv2d(8, 16, 3, stride=2, padding=1)), small),
+        "conv-ghost-groups": (Head(nn.Conv2d(8, 32, 3, stride=2, padding=1, groups=2)), small),
+        "conv-ghost-dilated": (Head(nn.Conv2d(8, 16, 2, dilation=2, padding=1)), small[..., :3, :3]),
         "conv-materialised": (Head(nn.Conv2d(4, 2, 2, stride=1, padding=2, dilation=2,
                                              bias=False)), img),
         "conv-depthwise": (Head(nn.Conv2d(4, 8, 3, stride=(2, 1), padding=(1, 0), groups=4)),

@@ -9,10 +9,13 @@ A_i: (T, d), output gradients G_i: (T, p), T positions of example i):
    gradient, and computes no parameter gradient (the parameters do not require grad during the
    pass, so autograd only propagates to the inputs);
 2. per layer, ``‖g_i‖²`` either by the ghost norm ``Σ_{s,t} (A_iA_iᵀ)_{st} (G_iG_iᵀ)_{st}``
-   (cost ~T²) or from the materialised ``g_i`` (cost ~p·d), whichever is cheaper;
+   (for a convolution on the unfolded input) or from the materialised ``g_i`` (for a
+   convolution one grouped weight-gradient with the batch as groups): ghost when 2T² < p·d,
+   the rule of mixed ghost clipping;
 3. ``c_i = min(1, C / (‖g_i‖ + 1e-6))`` from the total norm over layers (Opacus's flat clipping);
-4. per layer, ``Σ_i c_i g_i`` is the ordinary batch gradient computed from the c-scaled output
-   gradients ``c_i G_i``: one weighted product, no second backward.
+4. per layer, ``Σ_i c_i g_i`` as one weighted product: the weight gradient computed from the
+   c-scaled output gradients ``c_i G_i`` and the kept activations (ghost layers), or
+   ``Σ_i c_i g_i`` of the materialised gradients (a (B,)·(B, p·d) product). No second backward.
 
 The clipped sum lands in ``p.grad`` (as after Opacus's ghost clipping), so Opacus's
 ``DPOptimizerFastGradientClipping`` adds the noise (through dpkit's source), divides by B and
@@ -33,10 +36,23 @@ from torch import nn
 
 from dpkit.errors import DPKitError, PrivacyViolation, require
 
-__all__ = ["BKRule", "BK_RULES", "BookKeepingModule", "clip_factors", "materialized_rule",
-           "register_bookkeeping_rule", "unsupported_layers"]
+__all__ = ["BKRule", "BK_RULES", "BookKeepingModule", "LayerNorms", "clip_factors",
+           "materialized_rule", "register_bookkeeping_rule", "unsupported_layers"]
 
 Grads = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LayerNorms:
+    """One layer's share of a BK step.
+
+    Attributes:
+        norm_sq: (B,) ‖per-example gradient‖² over the layer's trainable parameters.
+        clipped_sum: ``c (B,) -> {param name: Σ_i c_i g_i}`` for the trainable parameters.
+    """
+
+    norm_sq: torch.Tensor
+    clipped_sum: Callable[[torch.Tensor], Grads]
 
 
 @dataclass(frozen=True)
@@ -44,22 +60,34 @@ class BKRule:
     """How BK clips one layer type.
 
     Attributes:
-        norm_sq: ``(layer, x, g) -> (B,)``: ‖per-example gradient‖² over the layer's trainable
-            parameters, from its input x (B, ...) and output gradient g (B, ...), the latter
-            already holding per-example loss gradients (not divided by B).
-        batch_grad: ``(layer, x, g) -> {param name: grad}``: Σ_i of the per-example gradients
-            (called with c-scaled g, it gives the clipped sum); trainable parameters only.
+        norms: ``(layer, x, g) -> LayerNorms`` from the layer's input x (B, ...) and output
+            gradient g (B, ...), the latter holding per-example loss gradients (not divided by B).
         refuse: ``layer -> reason or None``: a configuration of the layer BK cannot clip.
     """
 
-    norm_sq: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-    batch_grad: Callable[[nn.Module, torch.Tensor, torch.Tensor], Grads]
+    norms: Callable[[nn.Module, torch.Tensor, torch.Tensor], LayerNorms]
     refuse: Callable[[nn.Module], str | None] = field(default=lambda layer: None)
 
 
 def _trainable(layer: nn.Module, name: str) -> bool:
     p = getattr(layer, name, None)
     return isinstance(p, nn.Parameter) and p.requires_grad
+
+
+def _ghost_is_cheaper(t: int, d: int, p: int) -> bool:
+    """Mixed ghost clipping's choice (Bu et al. 2022, arXiv:2205.10683): the ghost norm when
+    2T² < p·d (its (T, T) Gram matrices are smaller than the (p, d) per-example gradient)."""
+    return 2 * t * t < d * p
+
+
+def _weighted(c: torch.Tensor, per_example: torch.Tensor) -> torch.Tensor:
+    """Σ_i c_i t_i: (B,), (B, ...) -> (...)."""
+    return torch.tensordot(c.to(per_example.dtype), per_example, dims=1)
+
+
+def _scaled(c: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """c_i G_i: (B,), (B, ...) -> (B, ...)."""
+    return g * c.to(g.dtype).view(-1, *([1] * (g.dim() - 1)))
 
 
 def clip_factors(norms: torch.Tensor, max_grad_norm: float) -> torch.Tensor:
@@ -71,47 +99,50 @@ def materialized_rule(per_example: Callable[[nn.Module, torch.Tensor, torch.Tens
                       ) -> BKRule:
     """A rule for a layer with few parameters: ``per_example(layer, x, g)`` returns each
     trainable parameter's per-example gradients (B, *param.shape); norms and sums follow."""
-    def norm_sq(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
         grads = per_example(layer, x, g)
-        return sum(t.reshape(t.shape[0], -1).pow(2).sum(1) for t in grads.values())  # (B,)
+        norm_sq = sum((t.reshape(t.shape[0], -1).pow(2).sum(1) for t in grads.values()),
+                      x.new_zeros(x.shape[0], dtype=g.dtype))  # (B,)
+        return LayerNorms(norm_sq, lambda c: {k: _weighted(c, t) for k, t in grads.items()})
 
-    def batch_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> Grads:
-        return {k: t.sum(0) for k, t in per_example(layer, x, g).items()}
-
-    return BKRule(norm_sq=norm_sq, batch_grad=batch_grad)
+    return BKRule(norms)
 
 
 # --- nn.Linear: x (B, ..., d), g (B, ..., p) -------------------------------------------------------
 
-def _linear_norm_sq(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def _linear_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
     b = x.shape[0]
     a, gg = x.reshape(b, -1, x.shape[-1]), g.reshape(b, -1, g.shape[-1])  # (B, T, d), (B, T, p)
     t, d, p = a.shape[1], a.shape[2], gg.shape[2]
-    out = x.new_zeros(b)
-    if _trainable(layer, "weight"):
+    want_w, want_b = _trainable(layer, "weight"), _trainable(layer, "bias")
+    norm_sq = g.new_zeros(b)
+    per_w = gb = None
+    if want_w:
         if t == 1:
-            out = out + a.pow(2).sum((1, 2)) * gg.pow(2).sum((1, 2))
-        elif t * t <= p * d:  # ghost norm
-            out = out + (torch.bmm(a, a.transpose(1, 2)) * torch.bmm(gg, gg.transpose(1, 2))
-                         ).sum((1, 2))  # (B, T, T) ⊙ (B, T, T)
-        else:  # materialised per-example gradient (B, p, d)
-            out = out + torch.bmm(gg.transpose(1, 2), a).pow(2).sum((1, 2))
-    if _trainable(layer, "bias"):
-        out = out + gg.sum(1).pow(2).sum(1)
-    return out
+            norm_sq = norm_sq + a.pow(2).sum((1, 2)) * gg.pow(2).sum((1, 2))
+        elif _ghost_is_cheaper(t, d, p):  # ghost norm: (B, T, T) ⊙ (B, T, T)
+            norm_sq = norm_sq + (torch.bmm(a, a.transpose(1, 2))
+                                 * torch.bmm(gg, gg.transpose(1, 2))).sum((1, 2))
+        else:  # materialised per-example gradients (B, p, d)
+            per_w = torch.bmm(gg.transpose(1, 2), a)
+            norm_sq = norm_sq + per_w.pow(2).sum((1, 2))
+    if want_b:
+        gb = gg.sum(1)  # (B, p)
+        norm_sq = norm_sq + gb.pow(2).sum(1)
+
+    def clipped_sum(c: torch.Tensor) -> Grads:
+        out = {}
+        if want_w:
+            out["weight"] = (_weighted(c, per_w) if per_w is not None
+                             else _scaled(c, gg).reshape(-1, p).t() @ a.reshape(-1, d))  # (p, d)
+        if want_b:
+            out["bias"] = _weighted(c, gb)
+        return out
+
+    return LayerNorms(norm_sq, clipped_sum)
 
 
-def _linear_batch_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> Grads:
-    a, gg = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])  # (B·T, d), (B·T, p)
-    out = {}
-    if _trainable(layer, "weight"):
-        out["weight"] = gg.t() @ a  # (p, d)
-    if _trainable(layer, "bias"):
-        out["bias"] = gg.sum(0)
-    return out
-
-
-# --- nn.Conv2d: x (B, C, H, W), g (B, O, H', W'); per group on the unfolded input ------------------
+# --- nn.Conv2d: x (B, C, H, W), g (B, O, H', W') -----------------------------------------------------
 
 def _conv_refuse(layer: nn.Module) -> str | None:
     if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
@@ -120,36 +151,56 @@ def _conv_refuse(layer: nn.Module) -> str | None:
     return None
 
 
-def _conv_norm_sq(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    b, groups = x.shape[0], layer.groups
-    out = x.new_zeros(b)
-    if _trainable(layer, "weight"):
-        a = F.unfold(x, layer.kernel_size, dilation=layer.dilation, padding=layer.padding,
-                     stride=layer.stride)  # (B, C·kh·kw, T)
-        t = a.shape[-1]
-        a = a.view(b, groups, -1, t)  # (B, G, d, T)
-        gg = g.reshape(b, groups, -1, t)  # (B, G, p, T)
-        if t * t <= a.shape[2] * gg.shape[2]:  # ghost norm: (B, G, T, T) ⊙ (B, G, T, T)
-            out = out + (a.transpose(2, 3) @ a * (gg.transpose(2, 3) @ gg)).sum((1, 2, 3))
-        else:  # materialised per-example gradient (B, G, p, d)
-            out = out + (gg @ a.transpose(2, 3)).pow(2).sum((1, 2, 3))
-    if _trainable(layer, "bias"):
-        out = out + g.sum((2, 3)).pow(2).sum(1)
-    return out
+def _unfold(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The convolution's input patches (B, C·kh·kw, T), ordered as ``F.unfold``'s; a strided
+    view and one copy, faster than im2col on CPU."""
+    if tuple(layer.dilation) != (1, 1):
+        return F.unfold(x, layer.kernel_size, dilation=layer.dilation, padding=layer.padding,
+                        stride=layer.stride)
+    (ph, pw), (kh, kw), (sh, sw) = layer.padding, layer.kernel_size, layer.stride
+    xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+    v = xp.unfold(2, kh, sh).unfold(3, kw, sw)  # (B, C, H', W', kh, kw)
+    return v.permute(0, 1, 4, 5, 2, 3).reshape(x.shape[0], -1, v.shape[2] * v.shape[3])
 
 
-def _conv_batch_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> Grads:
+def _conv_weight_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor, groups: int,
+                      weight_shape: tuple[int, ...]) -> torch.Tensor:
+    """The convolution's weight gradient from its input and output gradient (no autograd)."""
+    return torch.ops.aten.convolution_backward(
+        g, x, x.new_empty(1).expand(weight_shape), None, list(layer.stride), list(layer.padding),
+        list(layer.dilation), False, [0, 0], groups, [False, True, False])[1]
+
+
+def _conv_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
+    b, groups, (o, i, kh, kw) = x.shape[0], layer.groups, layer.weight.shape
+    t, d, p = g.shape[2] * g.shape[3], i * kh * kw, o // groups  # per group: A_i (T, d), G_i (T, p)
     want_w, want_b = _trainable(layer, "weight"), _trainable(layer, "bias")
-    _, gw, gb = torch.ops.aten.convolution_backward(
-        g, x, layer.weight, [layer.out_channels] if layer.bias is not None else None,
-        list(layer.stride), list(layer.padding), list(layer.dilation), False, [0, 0],
-        layer.groups, [False, want_w, want_b])
-    out = {}
+    norm_sq = g.new_zeros(b)
+    per_w = gb = None
     if want_w:
-        out["weight"] = gw
+        if _ghost_is_cheaper(t, d, p):  # ghost norm, per group: (B, G, T, T) ⊙ (B, G, T, T)
+            a = _unfold(layer, x).view(b, groups, d, t)
+            gg = g.reshape(b, groups, p, t)
+            norm_sq = norm_sq + (a.transpose(2, 3) @ a * (gg.transpose(2, 3) @ gg)).sum((1, 2, 3))
+        else:  # materialised per-example gradients (B, O, I, kh, kw): the batch as groups
+            per_w = _conv_weight_grad(layer, x.reshape(1, -1, *x.shape[2:]),
+                                      g.reshape(1, -1, *g.shape[2:]), b * groups,
+                                      (b * o, i, kh, kw)).view(b, o, i, kh, kw)
+            norm_sq = norm_sq + per_w.pow(2).sum((1, 2, 3, 4))
     if want_b:
-        out["bias"] = gb
-    return out
+        gb = g.sum((2, 3))  # (B, O)
+        norm_sq = norm_sq + gb.pow(2).sum(1)
+
+    def clipped_sum(c: torch.Tensor) -> Grads:
+        out = {}
+        if want_w:
+            out["weight"] = (_weighted(c, per_w) if per_w is not None else
+                             _conv_weight_grad(layer, x, _scaled(c, g), groups, (o, i, kh, kw)))
+        if want_b:
+            out["bias"] = _weighted(c, gb)
+        return out
+
+    return LayerNorms(norm_sq, clipped_sum)
 
 
 # --- nn.Embedding: x (B, ...) indices, g (B, ..., D) -----------------------------------------------
@@ -160,32 +211,25 @@ def _embedding_refuse(layer: nn.Module) -> str | None:
     return None
 
 
-def _embedding_terms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def _embedding_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
     b = x.shape[0]
     idx, gg = x.reshape(b, -1), g.reshape(b, -1, g.shape[-1])  # (B, T), (B, T, D)
     if layer.padding_idx is not None:  # the padding row receives no gradient
         gg = gg * (idx != layer.padding_idx).unsqueeze(-1).to(gg.dtype)
-    return idx, gg
-
-
-def _embedding_norm_sq(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    idx, gg = _embedding_terms(layer, x, g)
     if not _trainable(layer, "weight"):
-        return gg.new_zeros(gg.shape[0])
+        return LayerNorms(g.new_zeros(b), lambda c: {})
     if idx.shape[1] == 1:
-        return gg.pow(2).sum((1, 2))
-    same = (idx.unsqueeze(2) == idx.unsqueeze(1)).to(gg.dtype)  # (B, T, T): same row
-    return (same * torch.bmm(gg, gg.transpose(1, 2))).sum((1, 2))
-
-
-def _embedding_batch_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> Grads:
-    if not _trainable(layer, "weight"):
-        return {}
-    idx, gg = _embedding_terms(layer, x, g)
+        norm_sq = gg.pow(2).sum((1, 2))
+    else:  # ghost norm: rows hit by positions s and t coincide
+        same = (idx.unsqueeze(2) == idx.unsqueeze(1)).to(gg.dtype)  # (B, T, T)
+        norm_sq = (same * torch.bmm(gg, gg.transpose(1, 2))).sum((1, 2))
     w = layer.weight
-    return {"weight": w.new_zeros(w.shape).index_add_(0, idx.reshape(-1),
-                                                      gg.reshape(-1, gg.shape[-1]))}
+
+    def clipped_sum(c: torch.Tensor) -> Grads:
+        return {"weight": w.new_zeros(w.shape).index_add_(
+            0, idx.reshape(-1), _scaled(c, gg).reshape(-1, gg.shape[-1]))}
+
+    return LayerNorms(norm_sq, clipped_sum)
 
 
 # --- affine parameters of GroupNorm / LayerNorm: per-example gradients materialised ---------------
@@ -212,9 +256,9 @@ def _layer_norm_grads(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> Gra
 
 
 BK_RULES: dict[type, BKRule] = {
-    nn.Linear: BKRule(_linear_norm_sq, _linear_batch_grad),
-    nn.Conv2d: BKRule(_conv_norm_sq, _conv_batch_grad, _conv_refuse),
-    nn.Embedding: BKRule(_embedding_norm_sq, _embedding_batch_grad, _embedding_refuse),
+    nn.Linear: BKRule(_linear_norms),
+    nn.Conv2d: BKRule(_conv_norms, _conv_refuse),
+    nn.Embedding: BKRule(_embedding_norms, _embedding_refuse),
     nn.GroupNorm: materialized_rule(_group_norm_grads),
     nn.LayerNorm: materialized_rule(_layer_norm_grads),
 }
@@ -353,11 +397,11 @@ class BookKeepingModule(nn.Module):
         assert len(sizes) <= 1, f"layers saw different batch sizes {sizes}"
         sums: dict[nn.Parameter, torch.Tensor] = {}
         if sizes and sizes != {0}:
-            norm_sq = sum(rule.norm_sq(layer, x, g) for layer, rule, x, g in done)  # (B,)
+            layers = [(layer, rule.norms(layer, x, g)) for layer, rule, x, g in done]
+            norm_sq = sum(n.norm_sq for _, n in layers)  # (B,)
             c = clip_factors(norm_sq.sqrt(), self.max_grad_norm)  # (B,)
-            for layer, rule, x, g in done:
-                scaled = g * c.view(-1, *([1] * (g.dim() - 1))).to(g.dtype)  # c_i G_i
-                for pname, grad in rule.batch_grad(layer, x, scaled).items():
+            for layer, n in layers:
+                for pname, grad in n.clipped_sum(c).items():
                     sums[getattr(layer, pname)] = grad
         if self.freeze_params and self.forbid_accumulation and any(
                 p.grad is not None and bool(p.grad.any()) for p in self._trainable):
