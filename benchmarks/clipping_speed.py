@@ -238,8 +238,8 @@ def main() -> None:
     ap.add_argument("--models", default="cnn,dcgan-d,resnet",
                     help=f"comma-separated, of {', '.join(WORKLOADS)}")
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--steps", type=int, default=5, help="timed rounds per repeat")
-    ap.add_argument("--warmup", type=int, default=2, help="discarded rounds")
+    ap.add_argument("--steps", type=int, default=3, help="timed rounds per repeat")
+    ap.add_argument("--warmup", type=int, default=1, help="discarded rounds")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
