@@ -69,7 +69,8 @@ def _layer_cases() -> dict[str, tuple[nn.Module, torch.Tensor]]:
         # ghost norm when T(d + p) <= d·p: small outputs, many channels
         "conv-ghost": (Head(nn.Conv2d(8, 16, 3, stride=2, padding=1)), small),
         "conv-ghost-groups": (Head(nn.Conv2d(8, 32, 3, stride=2, padding=1, groups=2)), small),
-        "conv-ghost-dilated": (Head(nn.Conv2d(8, 16, 2, dilation=2, padding=1)), small[..., :3, :3]),
+        "conv-ghost-dilated": (Head(nn.Conv2d(8, 16, 2, dilation=2, padding=1)),
+                               small[..., :3, :3]),
         "conv-materialised": (Head(nn.Conv2d(4, 2, 2, stride=1, padding=2, dilation=2,
                                              bias=False)), img),
         "conv-depthwise": (Head(nn.Conv2d(4, 8, 3, stride=(2, 1), padding=(1, 0), groups=4)),

@@ -4,8 +4,8 @@ from dpkit.engine.accounting import (INVALID_EPSILON, PrivacyPlan, PrivacyReport
                                      compute_epsilon, epsilon_from_accountant, plan_privacy,
                                      steps_per_epoch)
 from dpkit.engine.averaging import WeightAverage
-from dpkit.engine.bookkeeping import (BKRule, BookKeepingModule, materialized_rule,
-                                      register_bookkeeping_rule)
+from dpkit.engine.bookkeeping import (BKRule, BookKeepingModule, LayerNorms,
+                                      materialized_rule, register_bookkeeping_rule)
 from dpkit.engine.checkpoint import (CheckpointInfo, load_checkpoint, load_weights,
                                      read_torch_file, save_checkpoint)
 from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
@@ -39,6 +39,6 @@ __all__ = [
     "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",
     "save_checkpoint", "load_checkpoint", "resolve_device", "progress",
     "create_run_dir", "open_run_dir", "to_jsonable", "rng_state", "seed_everything",
-    "set_rng_state", "WeightAverage", "BKRule", "BookKeepingModule", "materialized_rule",
-    "register_bookkeeping_rule",
+    "set_rng_state", "WeightAverage", "BKRule", "BookKeepingModule", "LayerNorms",
+    "materialized_rule", "register_bookkeeping_rule",
 ]

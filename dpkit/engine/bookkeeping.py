@@ -108,7 +108,7 @@ def materialized_rule(per_example: Callable[[nn.Module, torch.Tensor, torch.Tens
     return BKRule(norms)
 
 
-# --- nn.Linear: x (B, ..., d), g (B, ..., p) -------------------------------------------------------
+# --- nn.Linear: x (B, ..., d), g (B, ..., p) ------------------------------------------------------
 
 def _linear_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
     b = x.shape[0]
@@ -142,7 +142,7 @@ def _linear_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNo
     return LayerNorms(norm_sq, clipped_sum)
 
 
-# --- nn.Conv2d: x (B, C, H, W), g (B, O, H', W') -----------------------------------------------------
+# --- nn.Conv2d: x (B, C, H, W), g (B, O, H', W') --------------------------------------------------
 
 def _conv_refuse(layer: nn.Module) -> str | None:
     if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
@@ -203,7 +203,7 @@ def _conv_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorm
     return LayerNorms(norm_sq, clipped_sum)
 
 
-# --- nn.Embedding: x (B, ...) indices, g (B, ..., D) -----------------------------------------------
+# --- nn.Embedding: x (B, ...) indices, g (B, ..., D) ----------------------------------------------
 
 def _embedding_refuse(layer: nn.Module) -> str | None:
     if layer.sparse or layer.scale_grad_by_freq:

@@ -93,7 +93,8 @@ class CanaryGradients(Protocol):
     them joined this step's batch (each independently with probability q, like a
     Poisson-sampled example) and returns their gradients. The engine clips each to C exactly as
     it clips an example, adds them to the clipped sum and only then adds the noise, in
-    :func:`_add_noise` — the same function for every ``grad_sample_mode`` (hooks, functorch, ghost, bk).
+    :func:`_add_noise` — the same function for every ``grad_sample_mode`` (hooks, functorch,
+    ghost, bk).
     """
 
     records: int
