@@ -6,6 +6,9 @@ throughput counts the examples actually processed. Warm-up steps are not timed.
 
     python benchmarks/classifier_throughput.py                    # B=512, 30 timed steps per mode
     python benchmarks/classifier_throughput.py --steps 200 --device cuda
+
+For the interleaved comparison of every mode in one process (round-robin steps, median step time,
+ratio to non-private with its spread over repeats), see ``benchmarks/clipping_speed.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dpkit.classifiers import ModelConfig, build_model
 from dpkit.data import DataOptions, load_dataset
 from dpkit.engine import PrivacyConfig, make_private, resolve_device, seed_everything
 
-MODES = ("non-private", "hooks", "functorch", "ghost")
+MODES = ("non-private", "hooks", "functorch", "ghost", "bk")
 
 
 def measure(mode: str, *, batch_size: int, steps: int, warmup: int, dataset: str,

@@ -9,6 +9,9 @@ generated images, forward + backward + clip + noise + Adam; the generator is not
 
     python benchmarks/gan_throughput.py                          # Fashion-MNIST 28 px, B = 128
     python benchmarks/gan_throughput.py --batch-size 512 --d-width 64 --device cuda
+
+``benchmarks/clipping_speed.py --models dcgan-d`` times the same step round-robin (one step of
+every mode per round) with the ratio's spread over repeats.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dpkit.data import DataOptions, load_dataset
 from dpkit.engine import PrivacyConfig, make_private, resolve_device, seed_everything
 from dpkit.gan import build_models, discriminator_step
 
-MODES = ("non-private", "hooks", "functorch", "ghost")
+MODES = ("non-private", "hooks", "functorch", "ghost", "bk")
 
 
 def _setup(mode: str, train, args, device):

@@ -23,7 +23,7 @@ ACCOUNTANTS = ("rdp", "prv")
 # ... and also GDP's central-limit approximation, shown by the privacy calculator only: it can
 # underestimate ε (N = 1500, B = 64, 15 epochs: σ calibrated to GDP ε = 8 has PRV ε 9.28).
 ALL_ACCOUNTANTS = ("rdp", "prv", "gdp")
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost", "bk")
 DEVICES = ("auto", "cpu", "cuda")
 
 # classifiers

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dpkit.engine import register_grad_sampler
+from dpkit.engine import materialized_rule, register_bookkeeping_rule, register_grad_sampler
 from dpkit.errors import DPKitError
 from dpkit.names import NORMS
 
@@ -104,6 +104,17 @@ def _channel_affine_grad_sample(layer: ChannelAffine, activations: list[torch.Te
     if layer.bias.requires_grad:
         out[layer.bias] = backprops.flatten(2).sum(-1) if backprops.dim() > 2 else backprops
     return out
+
+
+def _channel_affine_bk_grads(layer: ChannelAffine, x: torch.Tensor,
+                             g: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-sample gradients of :class:`ChannelAffine` by name, (B, C) each, for book-keeping."""
+    grads = _channel_affine_grad_sample(layer, [x], g)
+    return {name: grads[p] for name, p in (("weight", layer.weight), ("bias", layer.bias))
+            if p in grads}
+
+
+register_bookkeeping_rule(ChannelAffine, materialized_rule(_channel_affine_bk_grads))
 
 
 class PublicBatchNorm(nn.Sequential):

@@ -4,6 +4,8 @@ from dpkit.engine.accounting import (INVALID_EPSILON, PrivacyPlan, PrivacyReport
                                      compute_epsilon, epsilon_from_accountant, plan_privacy,
                                      steps_per_epoch)
 from dpkit.engine.averaging import WeightAverage
+from dpkit.engine.bookkeeping import (BKRule, BookKeepingModule, LayerNorms,
+                                      materialized_rule, register_bookkeeping_rule)
 from dpkit.engine.checkpoint import (CheckpointInfo, load_checkpoint, load_weights,
                                      read_torch_file, save_checkpoint)
 from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES, PrivacyConfig,
@@ -41,4 +43,5 @@ __all__ = [
     "create_run_dir", "open_run_dir", "to_jsonable", "rng_state", "seed_everything",
     "set_rng_state", "WeightAverage", "World", "all_reduce_sum", "barrier",
     "broadcast_parameters", "current_world", "launched", "rank_seed", "world_from_env",
+    "BKRule", "BookKeepingModule", "LayerNorms", "materialized_rule", "register_bookkeeping_rule",
 ]

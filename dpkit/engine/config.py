@@ -49,7 +49,10 @@ class PrivacyConfig:
         max_grad_norm: C, the per-example L2 clipping norm.
         accountant: "prv" or "rdp" (Opacus accountants); "gdp" is refused, it can
             underestimate ε.
-        grad_sample_mode: how Opacus computes per-example gradients: "hooks", "functorch", "ghost".
+        grad_sample_mode: how per-example gradients are clipped: Opacus's "hooks",
+            "functorch" (materialised per-example gradients) or "ghost" (ghost clipping, two
+            backward passes), or "bk" (book-keeping, one backward pass: see
+            :mod:`dpkit.engine.bookkeeping`).
         poisson_sampling: sample each example independently with q = B/N (what the accountant
             assumes). False iterates shuffled fixed-size batches, and every ε is then flagged as
             not covered by the analysis.

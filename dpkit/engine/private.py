@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
+from dpkit.engine.bookkeeping import BookKeepingModule
 from dpkit.engine.config import PrivacyConfig
 from dpkit.engine.distributed import World, all_reduce_sum, current_world
 from dpkit.engine.randomness import RandomSource, make_source
@@ -63,8 +64,9 @@ def validate_private_model(model: nn.Module) -> None:
 
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The user's module inside an Opacus grad-sample wrapper, ghost-clipping one included,
-    and its distributed wrapper (or the module itself)."""
-    inner = model._module if isinstance(model, AbstractGradSampleModule) else model
+    or a book-keeping one, and its distributed wrapper (or the module itself)."""
+    wrapped = isinstance(model, (AbstractGradSampleModule, BookKeepingModule))
+    inner = model._module if wrapped else model
     return inner.module if isinstance(inner, DPDDP) else inner
 
 
@@ -73,7 +75,7 @@ def hooks_off(model: nn.Module) -> Iterator[None]:
     """Forward/backward passes that must not produce per-example gradients (Opacus hooks off):
     attack crafting, public statistics, the generator's pass through a private discriminator.
     Any ``grad_sample`` left behind is cleared on exit."""
-    gsm = model if isinstance(model, AbstractGradSampleModule) else None
+    gsm = model if isinstance(model, (AbstractGradSampleModule, BookKeepingModule)) else None
     if gsm is not None:
         gsm.disable_hooks()
     try:
@@ -94,7 +96,8 @@ class CanaryGradients(Protocol):
     them joined this step's batch (each independently with probability q, like a
     Poisson-sampled example) and returns their gradients. The engine clips each to C exactly as
     it clips an example, adds them to the clipped sum and only then adds the noise, in
-    :func:`_add_noise` — the same function for ``grad_sample_mode`` hooks, functorch and ghost.
+    :func:`_add_noise` — the same function for every ``grad_sample_mode`` (hooks, functorch,
+    ghost, bk).
     """
 
     records: int
@@ -237,6 +240,9 @@ class PrivateSetup:
         """Give every parameter an empty per-example gradient, for an empty Poisson batch that
         cannot go through the model (functorch's vmap refuses zero examples). The next noisy
         step then adds pure noise and is charged like any other."""
+        if isinstance(self.model, BookKeepingModule):  # bk: p.grad is the (empty) clipped sum
+            self.model.empty_batch_grads()
+            return
         for p in self.model.parameters():
             if p.requires_grad:
                 p.grad_sample = p.new_zeros((0, *p.shape))
@@ -406,14 +412,19 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         wrap_kwargs["max_grad_norm"] = cfg.max_grad_norm
     # across processes: rank 0's weights everywhere (DPDDP broadcasts them; it does not touch
     # gradients, which are clipped per example before the optimizer all-reduces them)
-    gsm = wrap_model(DPDDP(model) if world.distributed else model, grad_sample_mode=mode,
-                     **wrap_kwargs)
-    if cfg.poisson_sampling:
-        gsm.forbid_grad_accumulation()
+    base = DPDDP(model) if world.distributed else model
+    gsm: nn.Module
+    if mode == "bk":  # one backward pass leaves the clipped sum in p.grad, as ghost clipping does
+        gsm = BookKeepingModule(base, max_grad_norm=cfg.max_grad_norm,
+                                forbid_accumulation=cfg.poisson_sampling)
+    else:
+        gsm = wrap_model(base, grad_sample_mode=mode, **wrap_kwargs)
+        if cfg.poisson_sampling:
+            gsm.forbid_grad_accumulation()
     noise_source = make_source(secure=secure, seed=seed + 1 if seed is not None else None,
                                device=device)
     optim_class = get_optimizer_class(clipping="flat", distributed=world.distributed,
-                                      grad_sample_mode=mode)
+                                      grad_sample_mode="ghost" if mode == "bk" else mode)
     # Opacus divides each process's sum by expected_batch_size and, after the all-reduce, by the
     # world size: B / world makes the update (Σ clip + N(0, σ²C²)) / B for any world size
     dp_optimizer = optim_class(optimizer=optimizer, noise_multiplier=noise,

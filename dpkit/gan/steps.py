@@ -125,7 +125,7 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
             setup.criterion(out, labels).backward()
         else:
             loss = F.binary_cross_entropy_with_logits(out, labels)  # per-example grads: ∇ℓ_i
-            loss.backward()  # per-example gradients -> p.grad_sample
+            loss.backward()  # hooks/functorch: -> p.grad_sample; bk: Σ_i clip_C(∇ℓ_i) -> p.grad
     else:
         with setup.hooks_off():  # generated images: plain gradient, no per-example gradients
             out_fake = d(fake, fake_labels)  # (B,)

@@ -128,7 +128,7 @@ class GANConfig:
             require(self.privacy.grad_sample_mode != "ghost" or self.clip_fake,
                     "grad_sample_mode='ghost' needs clip_fake=True (ghost clipping clips every "
                     "example of the loss; an unclipped generated half needs separate "
-                    "gradients); use grad_sample_mode='hooks'")
+                    "gradients); use grad_sample_mode='bk' or 'hooks'")
             require(self.privacy.max_physical_batch_size is None,
                     f"the DP-GAN does not support max_physical_batch_size="
                     f"{self.privacy.max_physical_batch_size}; lower batch_size={self.batch_size} "
