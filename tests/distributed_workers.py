@@ -122,11 +122,12 @@ def scenarios(workdir: str) -> dict[str, Any]:
 
     world = current_world()
     out: dict[str, Any] = {"world_size": world.size, "rank": world.rank}
-    for mode in ("hooks", "ghost"):
+    for mode in ("hooks", "ghost", "bk"):
         out[f"sigma0_{mode}"] = train_small(mode, 0.0)
     out["sigma1_hooks"] = train_small("hooks", 1.0, batch_size=16)
     out["noise_hooks"] = noise_of_update("hooks")
     out["noise_ghost"] = noise_of_update("ghost")
+    out["noise_bk"] = noise_of_update("bk")
     out["noise_everywhere"] = noise_of_update("hooks", noise_everywhere=True)
     out["indices"] = sampled_indices()
 

@@ -1,7 +1,7 @@
 """DP-SGD across processes (torchrun, gloo on the CPU): the privacy and the updates of one process.
 
 Two processes are spawned once (tests/distributed_workers.py) and run every scenario; the test
-process runs the same scenarios alone and compares: updates at σ = 0 (hooks and ghost, with empty
+process runs the same scenarios alone and compares: updates at σ = 0 (hooks, ghost and bk, with empty
 local batches), the noise of an update (σC/B, not √2 or 2 times it), the accountant's history and
 ε, each example's inclusion rate, a stopped run resumed by 2 processes and by 1, the DP-GAN, and
 ``torchrun --nproc-per-node 2 -m dpkit train-classifier``.
@@ -72,7 +72,7 @@ def test_batch_smaller_than_world_is_refused(monkeypatch):
 # --- 2 processes against 1 ----------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["hooks", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "ghost", "bk"])
 def test_update_without_noise_equals_one_process(runs, mode):
     one, ranks, _ = runs
     key = f"sigma0_{mode}"
@@ -83,7 +83,7 @@ def test_update_without_noise_equals_one_process(runs, mode):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["hooks", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "ghost", "bk"])
 def test_noise_is_added_once_for_the_logical_batch(runs, mode):
     one, ranks, _ = runs
     expected = 2.0 * 1.0 / 8  # σ C / B of noise_of_update
