@@ -23,7 +23,9 @@ ACCOUNTANTS = ("rdp", "prv")
 # ... and also GDP's central-limit approximation, shown by the privacy calculator only: it can
 # underestimate ε (N = 1500, B = 64, 15 epochs: σ calibrated to GDP ε = 8 has PRV ε 9.28).
 ALL_ACCOUNTANTS = ("rdp", "prv", "gdp")
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost", "bk")
+GRAD_SAMPLE_MODES = ("auto", "hooks", "functorch", "ghost", "bk")
+# auto: bk when every trainable layer has a book-keeping rule, else hooks (the fastest correct
+# mode measured on CPU for dpkit's classifiers and discriminators: BENCHMARKS.md, issue 17)
 DEVICES = ("auto", "cpu", "cuda")
 
 # classifiers

@@ -306,3 +306,22 @@ def test_cli_trains_a_classifier_and_a_gan_in_bk_mode(cli_runner, tmp_path):
                                   "--no-clip-fake", "--out", str(tmp_path / "g"), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["steps"] == 5
+
+
+def test_auto_mode_picks_bk_where_every_layer_allows_it_and_hooks_otherwise():
+    """grad_sample_mode="auto" (the trainers' default): bk for a supported model, hooks for one
+    with a layer bk refuses (weight standardization) — never a refusal — and the privacy report
+    records the mode used."""
+    cfg = PrivacyConfig(noise_multiplier=1.0, delta=1e-3, grad_sample_mode="auto")
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(2, 3))
+    setup = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), tiny_data(), cfg,
+                         batch_size=8, epochs=1)
+    assert isinstance(setup.model, BookKeepingModule)
+    assert setup.report().grad_sample_mode == "bk"
+    ws = nn.Sequential(WSConv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+    setup = make_private(ws, torch.optim.SGD(ws.parameters(), lr=0.1), tiny_data(), cfg,
+                         batch_size=8, epochs=1)
+    assert not isinstance(setup.model, BookKeepingModule)
+    assert setup.report().grad_sample_mode == "hooks"
+    assert setup.report().to_dict()["grad_sample_mode"] == "hooks"

@@ -54,8 +54,12 @@ def privacy_options(f: F) -> F:
                      help="Per-example clipping norm C."),
         click.option("--accountant", type=click.Choice(ACCOUNTANTS), default="prv",
                      show_default=True, help="Privacy accountant."),
-        click.option("--grad-sample-mode", type=click.Choice(GRAD_SAMPLE_MODES), default="hooks",
-                     show_default=True, help="How Opacus computes per-example gradients."),
+        click.option("--grad-sample-mode", type=click.Choice(GRAD_SAMPLE_MODES), default="auto",
+                     show_default=True,
+                     help="How per-example gradients are clipped: bk = book-keeping, one "
+                          "backward pass (the fastest measured: 1.0x non-private for the CNN, "
+                          "1.45x for the GAN discriminator, on CPU); hooks/functorch/ghost = "
+                          "Opacus's; auto = bk where every layer allows it, else hooks."),
         click.option("--physical-batch-size", type=int, default=None,
                      help="Split sampled batches into chunks of this size to save memory."),
         click.option("--secure-mode", is_flag=True,

@@ -13,7 +13,8 @@ from dpkit.engine.config import (ACCOUNTANTS, ALL_ACCOUNTANTS, GRAD_SAMPLE_MODES
 from dpkit.engine.device import DEVICES, resolve_device
 from dpkit.engine.distributed import (World, all_reduce_sum, barrier, broadcast_parameters,
                                       current_world, launched, rank_seed, world_from_env)
-from dpkit.engine.private import (CanaryGradients, PrivateSetup, hooks_off, make_private, register_grad_sampler,
+from dpkit.engine.private import (CanaryGradients, PrivateSetup, hooks_off, make_private,
+                                  register_grad_sampler, resolve_grad_sample_mode,
                                   unwrap_model, validate_private_model)
 from dpkit.engine.randomness import RandomSource, SecureSource, SeededSource, make_source
 from dpkit.engine.progress import progress
@@ -38,7 +39,8 @@ __all__ = [
     "SPLIT_FILE", "CURVES_FILE", "plot_curves", "load_weights", "read_torch_file", "register_grad_sampler",
     "CanaryGradients", "PrivacyConfig", "PrivacyPlan", "PrivacyReport", "PrivateSetup", "CheckpointInfo", "RunDir",
     "calibrate_noise", "compute_epsilon", "epsilon_from_accountant", "plan_privacy",
-    "steps_per_epoch", "make_private", "unwrap_model", "validate_private_model",
+    "steps_per_epoch", "make_private", "resolve_grad_sample_mode", "unwrap_model",
+    "validate_private_model",
     "save_checkpoint", "load_checkpoint", "resolve_device", "progress",
     "create_run_dir", "open_run_dir", "to_jsonable", "rng_state", "seed_everything",
     "set_rng_state", "WeightAverage", "World", "all_reduce_sum", "barrier",

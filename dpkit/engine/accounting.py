@@ -153,6 +153,7 @@ class PrivacyReport:
     max_grad_norm: float
     poisson_sampling: bool = True
     private: bool = True
+    grad_sample_mode: str | None = None  # the clipping implementation used (None: not recorded)
 
     @property
     def epsilon_valid(self) -> bool:

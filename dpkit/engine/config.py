@@ -52,7 +52,8 @@ class PrivacyConfig:
         grad_sample_mode: how per-example gradients are clipped: Opacus's "hooks",
             "functorch" (materialised per-example gradients) or "ghost" (ghost clipping, two
             backward passes), or "bk" (book-keeping, one backward pass: see
-            :mod:`dpkit.engine.bookkeeping`).
+            :mod:`dpkit.engine.bookkeeping`); "auto" is bk when the model's layers allow it,
+            else hooks (the mode used is in the privacy report).
         poisson_sampling: sample each example independently with q = B/N (what the accountant
             assumes). False iterates shuffled fixed-size batches, and every ε is then flagged as
             not covered by the analysis.
@@ -70,7 +71,7 @@ class PrivacyConfig:
     delta: float = 1e-5
     max_grad_norm: float = 1.0
     accountant: str = "prv"
-    grad_sample_mode: str = "hooks"
+    grad_sample_mode: str = "auto"
     poisson_sampling: bool = True
     secure_mode: bool = False
     max_physical_batch_size: int | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import torch
@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
-from dpkit.engine.bookkeeping import BookKeepingModule
+from dpkit.engine.bookkeeping import BookKeepingModule, unsupported_layers
 from dpkit.engine.config import PrivacyConfig
 from dpkit.engine.distributed import World, all_reduce_sum, current_world
 from dpkit.engine.randomness import RandomSource, make_source
@@ -39,6 +39,7 @@ from dpkit.engine.sampling import PoissonBatchSampler, ShuffledBatchSampler, mak
 from dpkit.errors import DPKitError, PrivacyViolation, require
 
 __all__ = ["PrivateSetup", "CanaryGradients", "make_private", "validate_private_model",
+           "resolve_grad_sample_mode",
            "unwrap_model", "hooks_off", "register_grad_sampler"]
 # register_grad_sampler(LayerType) decorates ``fn(layer, activations, backprops) -> {param:
 # per-example grads}``: how a custom layer of dpkit (e.g. the public-bn affine) gets per-example
@@ -60,6 +61,13 @@ def validate_private_model(model: nn.Module) -> None:
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
         raise DPKitError("model cannot be trained with DP-SGD: " + "; ".join(str(e) for e in errors))
+
+
+def resolve_grad_sample_mode(model: nn.Module) -> str:
+    """What ``grad_sample_mode="auto"`` means for ``model``: book-keeping clipping (one backward
+    pass; the fastest DP mode measured on CPU for every model of BENCHMARKS.md's clipping table)
+    when every trainable layer has a BK rule, else Opacus's hooks."""
+    return "hooks" if unsupported_layers(model) else "bk"
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -213,7 +221,8 @@ class PrivateSetup:
             epsilon=self.epsilon(), delta=self.config.delta, noise_multiplier=self.noise_multiplier,
             sample_rate=self.sample_rate, steps=steps, accountant=self.config.accountant,
             max_grad_norm=self.config.max_grad_norm,
-            poisson_sampling=self.config.poisson_sampling, private=self.private)
+            poisson_sampling=self.config.poisson_sampling, private=self.private,
+            grad_sample_mode=self.config.grad_sample_mode if self.private else None)
 
     @contextlib.contextmanager
     def epoch_loader(self) -> Iterator[DataLoader]:
@@ -389,6 +398,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
 
     cfg.check_dataset_size(n)
     validate_private_model(model)
+    if cfg.grad_sample_mode == "auto":
+        cfg = replace(cfg, grad_sample_mode=resolve_grad_sample_mode(model))
     noise = cfg.noise_multiplier
     if noise is None:
         noise = calibrate_noise(target_epsilon=cfg.target_epsilon, delta=cfg.delta,
