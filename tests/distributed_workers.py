@@ -103,7 +103,7 @@ def sampled_indices(*, n: int = 400, batch_size: int = 40, epochs: int = 50) -> 
     return [batch for _ in range(epochs) for batch in setup._batch_sampler]
 
 
-def classifier_config(**kw: Any) -> "ClassifierConfig":
+def classifier_config(**kw: Any) -> Any:
     """A small MLP classifier on digits for 3 epochs (the resume scenario)."""
     from dpkit.classifiers import ClassifierConfig, ModelConfig
 

@@ -17,7 +17,7 @@ from dpkit.engine import PrivacyConfig, make_private
 from dpkit.engine import bookkeeping
 from dpkit.engine.bookkeeping import BookKeepingModule
 from dpkit.errors import DPKitError, PrivacyViolation
-from dpkit.gan import Discriminator, Generator, discriminator_step
+from dpkit.gan import Discriminator, discriminator_step
 from test_engine import naive_clipped_mean, private_grads, tiny_data, tiny_model
 
 
