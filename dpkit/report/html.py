@@ -95,6 +95,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("audit", _verdict),
 )
 
+_ALWAYS = ("kind", "ε")  # columns shown even when empty
+
 # privacy-utility figures: (title, [(y label, metric)], log y)
 _PRIVACY_UTILITY = (
     ("Classifiers: test accuracy vs epsilon", [("test accuracy", lambda r: r.test_accuracy)],
@@ -184,7 +186,11 @@ def _environment() -> jinja2.Environment:
 def render_report(runs: Sequence[tuple[str, RunSummary]],
                   warnings: Sequence[ReportWarning], *, title: str) -> str:
     """The report page for ``runs`` (name, summary) and their ``warnings``."""
-    rows = [{"name": name, "id": f"run-{i}", "cells": [c.cell(run) for c in COLUMNS],
+    cells = [[c.cell(run) for c in COLUMNS] for _, run in runs]
+    # a column no run has a value for is left out (a classifier study has no FID column)
+    shown = [k for k, c in enumerate(COLUMNS)
+             if c.header in _ALWAYS or any(row[k][0] != "—" for row in cells)]
+    rows = [{"name": name, "id": f"run-{i}", "cells": [cells[i][k] for k in shown],
              "warn": any(w.run == name for w in warnings)}
             for i, (name, run) in enumerate(runs)]
     curves = []
@@ -199,6 +205,6 @@ def render_report(runs: Sequence[tuple[str, RunSummary]],
                  f"settings the runs vary", data_uri(plots.setting_png(e)))
                 for e in setting_effects([run for _, run in runs])]
     return _environment().get_template(TEMPLATE).render(
-        title=title, headers=[c.header for c in COLUMNS], rows=rows,
+        title=title, headers=[COLUMNS[k].header for k in shown], rows=rows,
         warnings=[w.to_dict() for w in warnings], curves=curves, settings=settings,
         runs=[_run_view(i, name, run, warnings) for i, (name, run) in enumerate(runs)])
