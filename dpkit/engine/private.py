@@ -28,6 +28,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from dpkit.engine.augmult import attach_view_averaging, check_augmult_mode
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
 from dpkit.engine.config import PrivacyConfig
@@ -154,6 +155,9 @@ class PrivateSetup:
         canary_gradients: synthetic records (white-box audit canaries) whose clipped gradients
             join every noisy step's sum before the noise (see :class:`CanaryGradients`); they
             count in N, so q = B / (len(dataset) + canary_gradients.records).
+        prior_mechanisms: Gaussian mechanisms on the same data released before training, as
+            (σ, q, steps) entries at the head of the accountant's history, so ε is their
+            composition with the training steps (e.g. DP feature statistics).
     """
 
     model: nn.Module
@@ -168,6 +172,7 @@ class PrivateSetup:
     sampler_source: RandomSource | None = None
     noise_source: RandomSource | None = None
     canary_gradients: CanaryGradients | None = None
+    prior_mechanisms: tuple[tuple[float, float, int], ...] = ()
     steps_taken: int = 0
     _batch_sampler: Any = field(default=None, repr=False)
 
@@ -187,7 +192,9 @@ class PrivateSetup:
 
     def report(self) -> PrivacyReport:
         """ε spent so far, read from the accountant (reading does not change its state)."""
-        steps = sum(n for _, _, n in self.accountant.history) if self.accountant else self.steps_taken
+        steps = (sum(n for _, _, n in self.accountant.history)
+                 - sum(n for _, _, n in self.prior_mechanisms)
+                 if self.accountant else self.steps_taken)
         return PrivacyReport(
             epsilon=self.epsilon(), delta=self.config.delta, noise_multiplier=self.noise_multiplier,
             sample_rate=self.sample_rate, steps=steps, accountant=self.config.accountant,
@@ -296,7 +303,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
                  cfg: PrivacyConfig, *, batch_size: int, epochs: int,
                  criterion: Callable[..., torch.Tensor] | None = None, seed: int | None = 0,
                  num_workers: int = 0,
-                 canary_gradients: CanaryGradients | None = None) -> PrivateSetup:
+                 canary_gradients: CanaryGradients | None = None, augmult: int = 1,
+                 prior_mechanisms: Sequence[tuple[float, float, int]] = ()) -> PrivateSetup:
     """Make a DP-SGD training setup (Abadi et al. 2016, arXiv:1607.00133) on top of Opacus.
 
     Args:
@@ -312,6 +320,12 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         num_workers: DataLoader workers.
         canary_gradients: white-box audit canaries (see :class:`CanaryGradients`): counted in N
             and added to every noisy step's clipped sum; DP-SGD only.
+        augmult: K views per example in every batch the model sees (rows i·K .. i·K+K−1 are
+            example i's, see :mod:`dpkit.engine.augmult`); their per-example gradients are
+            averaged before clipping. Not with ghost clipping.
+        prior_mechanisms: Gaussian mechanisms released before training on the same data, as
+            accountant entries (σ, q, steps); σ is calibrated so that their composition with
+            training meets ``cfg.target_epsilon``, and every ε reported includes them.
 
     Returns:
         A :class:`PrivateSetup`, whatever the configuration (private or not, ghost or not).
@@ -343,10 +357,13 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
 
     cfg.check_dataset_size(n)
     validate_private_model(model)
+    check_augmult_mode(augmult, cfg.grad_sample_mode)
+    prior = tuple(prior_mechanisms)
     noise = cfg.noise_multiplier
     if noise is None:
         noise = calibrate_noise(target_epsilon=cfg.target_epsilon, delta=cfg.delta,
-                                sample_rate=q, steps=steps * epochs, accountant=cfg.accountant)
+                                sample_rate=q, steps=steps * epochs, accountant=cfg.accountant,
+                                prior=prior)
     sampler_source = make_source(secure=secure, seed=seed)
     if cfg.poisson_sampling:
         sampler = PoissonBatchSampler(num_samples=n_data, sample_rate=q, steps=steps,
@@ -376,15 +393,17 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     # every noise draw goes through dpkit's source (seeded, or the OS CSPRNG in secure mode)
     # (and white-box audit canaries join the clipped sum there, before the noise)
     dp_optimizer.add_noise = lambda: _add_noise(dp_optimizer, noise_source, canary_gradients, q)
+    attach_view_averaging(dp_optimizer, augmult)
     if mode == "ghost":
         criterion = DPLossFastGradientClipping(gsm, dp_optimizer, criterion, "mean")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         accountant = create_accountant(mechanism=cfg.accountant)
+    accountant.history = list(prior)
     setup = PrivateSetup(model=gsm, optimizer=dp_optimizer, loader=loader, criterion=criterion,
                          config=cfg, noise_multiplier=noise, sample_rate=q, steps_per_epoch=steps,
                          accountant=accountant, sampler_source=sampler_source,
                          noise_source=noise_source, canary_gradients=canary_gradients,
-                         _batch_sampler=sampler)
+                         prior_mechanisms=prior, _batch_sampler=sampler)
     dp_optimizer.attach_step_hook(setup._on_step)
     return setup

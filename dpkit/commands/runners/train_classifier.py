@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dpkit.classifiers import (ClassifierConfig, ModelConfig, PGDConfig, TrainResult,
-                               resume_classifier, train_classifier)
+                               flip_invariant, resume_classifier, train_classifier)
 from dpkit.commands.flags import to_cli
 from dpkit.commands.options import fmt_eps, parse_int_list, privacy_notes
 from dpkit.commands.runners import emit, privacy_config_from
@@ -65,7 +65,9 @@ def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOption
     model = ModelConfig(arch=kw.pop("arch"), norm=kw.pop("norm"),
                         weight_standardization=kw.pop("weight_standardization"),
                         bias=not kw.pop("no_bias"), hidden=hidden, width=kw.pop("width"),
-                        init_scale=kw.pop("init_scale"))
+                        init_scale=kw.pop("init_scale"), scatter_norm=kw.pop("scatter_norm"),
+                        scatter_groups=kw.pop("scatter_groups"),
+                        norm_noise_multiplier=kw.pop("norm_noise_multiplier"))
     if kw["public_data"] is not None and model.norm != "public-bn":
         raise click.UsageError("--public-data is only used by --norm public-bn; add --norm "
                                "public-bn or drop --public-data")
@@ -75,11 +77,15 @@ def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOption
                        classes=parse_int_list(kw.pop("classes"), name="--classes"),
                        public=kw.pop("public_data"), public_size=kw.pop("public_size"),
                        seed=kw["seed"])
+    dataset = kw.pop("dataset")
+    augmult, flip = kw.pop("augmult"), kw.pop("augment_flip")
     cfg = ClassifierConfig(model=model, privacy=privacy, optimizer=kw.pop("optimizer"),
                            lr=kw.pop("lr"), momentum=kw.pop("momentum"), epochs=kw.pop("epochs"),
                            batch_size=kw.pop("batch_size"), pgd=_pgd_from(kw),
                            adv_fraction=kw.pop("adv_fraction"),
                            noise_augment=kw.pop("noise_augment"), ema=kw.pop("ema"),
-                           eval_every=kw.pop("eval_every"),
+                           eval_every=kw.pop("eval_every"), augmult=augmult,
+                           augment_flip=(flip_invariant(dataset) if flip is None else flip)
+                           and augmult > 1,
                            seed=kw.pop("seed"))
-    return cfg, kw.pop("dataset"), data
+    return cfg, dataset, data
