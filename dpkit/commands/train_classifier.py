@@ -8,13 +8,18 @@ import click
 
 from dpkit.commands.options import (data_options, device_option, json_option, out_option,
                                     privacy_options, quiet_option, refuse_options_with_resume,
-                                    seed_option)
+                                    seed_option, typed_options)
 from dpkit.names import ARCHITECTURES, NORMS, OPTIMIZERS, SCATTER_NORMS
 
 __all__ = ["train_classifier_command"]
 
 
 @click.command("train-classifier")
+@click.option("--recipe", default=None,
+              help="A named recipe (dataset, model, batch size, C, lr, momentum, epochs, "
+                   "grad-sample mode, augmult, epsilon) whose values become the defaults; "
+                   "options given explicitly override them. 'list' prints the recipes; 'none' "
+                   "= no recipe.")
 @data_options(default_dataset="digits")
 @click.option("--model", "arch", type=click.Choice(ARCHITECTURES), default="cnn", show_default=True,
               help="cnn = Tramer-Boneh tanh CNN (28x28/32x32), mlp, resnet = GroupNorm ResNet, "
@@ -84,9 +89,13 @@ def train_classifier_command(**kw: Any) -> None:
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --pgd --pgd-eps 0.1
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --norm public-bn \\
         --public-data mnist --data-root DIR
+    dpkit train-classifier --recipe list
+    dpkit train-classifier --recipe fmnist-scatternet-eps3 --epochs 30
     """
+    ctx = click.get_current_context()
     if kw["resume_dir"] is not None:
-        refuse_options_with_resume(click.get_current_context())
+        refuse_options_with_resume(ctx)
+    kw["given"] = typed_options(ctx)  # a --recipe never overrides these
     # The library (torch) is imported only now that the command runs: --help must not load it.
     from dpkit.commands.runners import train_classifier as runner
 

@@ -9,14 +9,17 @@ from typing import Any
 import click
 
 from dpkit.classifiers import (ClassifierConfig, ModelConfig, PGDConfig, TrainResult,
-                               flip_invariant, resume_classifier, train_classifier)
+                               classifier_recipe, flip_invariant, format_recipes,
+                               resume_classifier, train_classifier)
 from dpkit.commands.flags import to_cli
 from dpkit.commands.options import fmt_eps, parse_int_list, privacy_notes
 from dpkit.commands.runners import emit, privacy_config_from
 from dpkit.data import DataOptions
+from dpkit.classifiers.recipes import CLASSIFIER_RECIPES
 from dpkit.engine import INVALID_EPSILON, resolve_device
+from dpkit.errors import DPKitError
 
-__all__ = ["run", "settings_from"]
+__all__ = ["run", "settings_from", "apply_recipe"]
 
 
 def _text(r: TrainResult) -> str:
@@ -27,6 +30,10 @@ def _text(r: TrainResult) -> str:
         privacy += f" [{INVALID_EPSILON}]"
     lines = [f"run directory: {r.run_dir}",
              f"trained {r.epochs} epochs on {r.train_size} examples; {privacy}"]
+    if r.epsilon_normalization is not None:
+        lines.append(f"epsilon composed of: normalisation statistics "
+                     f"{fmt_eps(r.epsilon_normalization)}, training "
+                     f"{fmt_eps(r.epsilon_training)}")
     if r.test_accuracy is not None:
         lines.append(f"test accuracy: {r.test_accuracy:.4f}")
     if r.robust_accuracy is not None:
@@ -45,6 +52,9 @@ def _pgd_from(kw: dict[str, Any]) -> PGDConfig | None:
 
 def run(kw: dict[str, Any]) -> None:
     """Train (or with ``resume_dir``, resume) a classifier from the command's options ``kw``."""
+    if kw.get("recipe") == "list":
+        click.echo(format_recipes())
+        return
     device = resolve_device(kw.pop("device"))
     as_json, quiet = kw.pop("as_json"), kw.pop("quiet")
     if kw["resume_dir"] is not None:
@@ -57,9 +67,31 @@ def run(kw: dict[str, Any]) -> None:
     emit(result, as_json=as_json, text=lambda: _text(result))
 
 
+def apply_recipe(kw: dict[str, Any]) -> str | None:
+    """Fill ``kw`` with the values of the recipe ``kw["recipe"]`` for every option the user did
+    not type (``kw["given"]``; pops both); its epsilon only when none of --epsilon,
+    --noise-multiplier and --no-dp was given. Returns the recipe's name (None: no recipe)."""
+    name, given = kw.pop("recipe", None), kw.pop("given", frozenset())
+    if name is None or name == "none":
+        return None
+    try:
+        recipe = classifier_recipe(name)
+    except DPKitError as e:
+        raise click.UsageError(f"--recipe {name!r} is unknown; choose one of "
+                               f"{', '.join(CLASSIFIER_RECIPES)}, list or none") from e
+    for key, value in recipe.items():
+        if key == "epsilon" and given & {"epsilon", "noise_multiplier", "no_dp"}:
+            continue
+        if key not in given:
+            kw[key] = value
+    return name
+
+
 def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOptions]:
     """The training configuration, dataset name and data options from train-classifier's
-    options ``kw`` (pops them; ``dpkit audit train-classifier`` shares them)."""
+    options ``kw`` (pops them; ``dpkit audit train-classifier`` shares them). With a
+    ``recipe``, its values fill the options the user left out (:func:`apply_recipe`)."""
+    recipe = apply_recipe(kw)
     privacy = privacy_config_from(kw)
     hidden = parse_int_list(kw.pop("hidden"), name="--hidden") or ()
     model = ModelConfig(arch=kw.pop("arch"), norm=kw.pop("norm"),
@@ -87,5 +119,5 @@ def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOption
                            eval_every=kw.pop("eval_every"), augmult=augmult,
                            augment_flip=(flip_invariant(dataset) if flip is None else flip)
                            and augmult > 1,
-                           seed=kw.pop("seed"))
+                           recipe=recipe, seed=kw.pop("seed"))
     return cfg, dataset, data
