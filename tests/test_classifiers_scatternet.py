@@ -60,11 +60,14 @@ def test_cache_is_read_back_and_a_stale_one_recomputed(tmp_path, monkeypatch):
 
 def test_statistics_clip_each_example_and_add_the_calibrated_noise():
     feats = torch.rand(50, 81, 7, 7) * 0.1
-    mean, var = dp_feature_statistics(feats, noise_multiplier=None, source=None)
-    torch.testing.assert_close(mean, feats.mean((0, 2, 3)))  # small features: no clipping
+    mean, var = dp_feature_statistics(feats, noise_multiplier=None, source=None, mean_clip=1.0,
+                                      square_clip=1.0)
+    torch.testing.assert_close(mean, feats.mean((0, 2, 3)))  # norms under the bounds: exact
+    torch.testing.assert_close(var, (feats.pow(2).mean((0, 2, 3)) - mean ** 2).clamp(min=0))
     outlier = feats.clone()
     outlier[0] = 1e3  # one example far outside the clipping bound
-    m2, _ = dp_feature_statistics(outlier, noise_multiplier=None, source=None, mean_clip=0.5)
+    m2, _ = dp_feature_statistics(outlier, noise_multiplier=None, source=None, mean_clip=0.5,
+                                  square_clip=1.0)
     assert (m2 - mean).norm() <= 2 * 0.5 / 50 + 1e-6  # one example moves the mean by ≤ 2·clip/N
     draws = torch.stack([dp_feature_statistics(feats, noise_multiplier=4.0,
                                                source=SeededSource(seed=s), mean_clip=0.5)[0]
