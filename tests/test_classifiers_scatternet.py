@@ -147,3 +147,30 @@ def test_dp_normalization_split_in_result_json(tmp_path, monkeypatch, cli_runner
     for d in (result, privacy):
         assert 0 < d["epsilon_normalization"] < d["epsilon"] <= 3.0
         assert 0 < d["epsilon_training"] < d["epsilon"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_data_normalized_scatternet_resumes_like_an_uninterrupted_run(digits28, feature_cache,
+                                                                       tmp_path):
+    cfg = ClassifierConfig(model=ModelConfig(arch="scatternet-cnn", scatter_norm="data"),
+                           privacy=PrivacyConfig(target_epsilon=3.0, max_grad_norm=0.1),
+                           epochs=3, batch_size=500, lr=2.0, ema=0.9)
+    kw = dict(num_classes=10, feature_cache=feature_cache / "scattering", data_name="digits")
+    full = fit_classifier(cfg, digits28.train, **kw)
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise _Stop
+
+    ckpt = tmp_path / "checkpoint.pt"
+    with pytest.raises(_Stop):
+        fit_classifier(cfg, digits28.train, checkpoint=ckpt, on_epoch=stop_after_two, **kw)
+    torch.manual_seed(1234)
+    resumed = fit_classifier(cfg, digits28.train, checkpoint=ckpt, resume=True, **kw)
+    assert resumed.report.epsilon == full.report.epsilon
+    assert resumed.epsilon_parts == full.epsilon_parts
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k

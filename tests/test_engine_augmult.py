@@ -144,3 +144,31 @@ def test_average_view_grads_refuses_a_batch_that_is_not_views():
     p.grad_sample = torch.zeros(5, 2)
     with pytest.raises(DPKitError, match="views"):
         average_view_grads([p], 2)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_augmult_training_resumes_like_an_uninterrupted_run(tmp_path):
+    from dpkit.classifiers import fit_classifier
+    from dpkit.data import DataOptions, load_dataset
+
+    bundle = load_dataset("digits", DataOptions(image_size=16, subset=400))
+    cfg = ClassifierConfig(privacy=PrivacyConfig(noise_multiplier=1.0, delta=1e-4), epochs=3,
+                           batch_size=100, lr=0.5, augmult=3, augment_flip=True)
+    full = fit_classifier(cfg, bundle.train, num_classes=10)
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise _Stop
+
+    ckpt = tmp_path / "checkpoint.pt"
+    with pytest.raises(_Stop):
+        fit_classifier(cfg, bundle.train, num_classes=10, checkpoint=ckpt,
+                       on_epoch=stop_after_two)
+    torch.manual_seed(1234)
+    resumed = fit_classifier(cfg, bundle.train, num_classes=10, checkpoint=ckpt, resume=True)
+    assert resumed.report.epsilon == full.report.epsilon
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k
