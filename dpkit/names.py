@@ -11,7 +11,8 @@ is what the command line shows, and ``tests/test_cli_startup.py`` checks it agai
 from __future__ import annotations
 
 __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "ARCHITECTURES",
-           "NORMS", "OPTIMIZERS", "DATASETS", "CLASSIFIER_METRICS", "AUTOATTACK_VERSIONS", "GENERATIVE_METRICS",
+           "SCATTERNET_ARCHITECTURES", "SCATTER_HEADS", "SCATTER_NORMS", "NORMS", "OPTIMIZERS",
+           "DATASETS", "CLASSIFIER_METRICS", "AUTOATTACK_VERSIONS", "GENERATIVE_METRICS",
            "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
            "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
            "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS", "AUDIT_BOUNDS",
@@ -29,7 +30,13 @@ GRAD_SAMPLE_MODES = ("auto", "hooks", "functorch", "ghost", "bk")
 DEVICES = ("auto", "cpu", "cuda")
 
 # classifiers
-ARCHITECTURES = ("cnn", "mlp", "resnet")
+# ScatterNet models (Tramèr & Boneh 2021): a head trained on fixed scattering features
+SCATTERNET_ARCHITECTURES = ("scatternet-linear", "scatternet-cnn")
+ARCHITECTURES = ("cnn", "mlp", "resnet") + SCATTERNET_ARCHITECTURES
+SCATTER_HEADS = ("linear", "cnn")
+# how the scattering features are normalised: per-example GroupNorm (no privacy cost), DP
+# statistics of the private data (composed into ε), or not at all
+SCATTER_NORMS = ("group", "data", "none")
 NORMS = ("none", "group", "public-bn")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
 

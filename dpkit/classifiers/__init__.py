@@ -6,11 +6,15 @@ from dpkit.classifiers.evaluate_run import (CLASSIFIER_METRICS, ClassifierEvalCo
                                             ClassifierEvaluation, evaluate_classifier_run)
 from dpkit.classifiers.evaluation import (RobustResult, evaluate_accuracy, predict,
                                           robust_accuracy, robust_curve)
+from dpkit.classifiers.scattering import FeatureDataset, ScatteringParams, cached_features
+from dpkit.classifiers.scatternet import ScatterHead, ScatterNet, dp_feature_statistics
 from dpkit.classifiers.loading import LoadedClassifier, load_classifier
 from dpkit.classifiers.models import (ARCHITECTURES, MLP, GroupNormResNet, ModelConfig,
                                       TramerBonehCNN, build_model)
 from dpkit.classifiers.norms import (NORMS, ChannelAffine, PublicBatchNorm, PublicNorm, WSConv2d,
                                      public_statistics)
+from dpkit.classifiers.recipes import (CLASSIFIER_RECIPES, classifier_recipe, flip_invariant,
+                                       format_recipes)
 from dpkit.classifiers.runs import TrainResult, resume_classifier, run_config, train_classifier
 from dpkit.classifiers.smoothing import (ABSTAIN, Certificate, CertifiedResult, certified_accuracy,
                                          certify, clopper_pearson_lower)
@@ -28,5 +32,7 @@ __all__ = [
     "fgsm_attack", "fit_classifier", "load_classifier", "make_optimizer", "no_grad_sample",
     "pgd_attack", "predict", "public_statistics", "resume_classifier", "robust_accuracy",
     "robust_curve", "run_config", "train_classifier", "AdversarialCoins",
-    "check_classifier_data", "training_inputs",
+    "check_classifier_data", "training_inputs", "CLASSIFIER_RECIPES", "classifier_recipe",
+    "flip_invariant", "format_recipes", "FeatureDataset", "ScatteringParams", "cached_features",
+    "ScatterHead", "ScatterNet", "dp_feature_statistics",
 ]

@@ -4,6 +4,8 @@
   2020, arXiv:2007.14191) for 28x28 and 32x32 images.
 * ``mlp``: a fully connected ReLU network; with ``bias=False`` it is positively homogeneous, as the
   dataset-reconstruction attack of Haim et al. 2022 (arXiv:2206.07758) requires.
+* ``scatternet-linear``, ``scatternet-cnn``: a linear model or a small CNN on fixed ScatterNet
+  features (Tramèr & Boneh 2021, arXiv:2011.11660); see :mod:`dpkit.classifiers.scatternet`.
 * ``resnet``: a small pre-activation ResNet with GroupNorm (De et al. 2022, arXiv:2204.13650 use
   the same ingredients: GroupNorm and weight standardization) for CIFAR-10-like inputs.
 """
@@ -18,10 +20,11 @@ import torch
 from torch import nn
 
 from dpkit.classifiers.norms import NORMS, WSConv2d, make_norm
+from dpkit.classifiers.scatternet import NORM_NOISE_MULTIPLIER, ScatterNet
 from dpkit.errors import DPKitError, require
-from dpkit.names import ARCHITECTURES
+from dpkit.names import ARCHITECTURES, SCATTER_NORMS, SCATTERNET_ARCHITECTURES
 
-__all__ = ["ARCHITECTURES", "DEFAULT_IMAGE_SIZE", "MIN_IMAGE_SIZE", "ModelConfig",
+__all__ = ["ARCHITECTURES", "SCATTERNET_ARCHITECTURES", "DEFAULT_IMAGE_SIZE", "MIN_IMAGE_SIZE", "ModelConfig",
            "TramerBonehCNN", "MLP", "GroupNormResNet", "build_model"]
 
 
@@ -37,6 +40,12 @@ class ModelConfig:
         hidden: the mlp's hidden widths.
         width: the resnet's base width (stages have width, 2*width, 4*width channels).
         groups: GroupNorm groups.
+        scatter_norm: scatternet models: how the scattering features are normalised, "group"
+            (GroupNorm per example, no privacy cost), "data" (DP statistics of the private
+            training set, composed into the run's ε) or "none".
+        scatter_groups: scatternet models: GroupNorm groups over the 81·C feature channels.
+        norm_noise_multiplier: scatternet models with scatter_norm="data": σ of the Gaussian
+            noise on the statistics, in units of their clipping bounds.
         init_scale: every parameter's default PyTorch initialisation is multiplied by this
             after construction; a small value (e.g. 0.01) trains a homogeneous mlp from a small
             initialisation, as the reconstruction attack of Haim et al. 2022
@@ -51,6 +60,9 @@ class ModelConfig:
     width: int = 16
     groups: int = 8
     init_scale: float = 1.0
+    scatter_norm: str = "group"
+    scatter_groups: int = 27
+    norm_noise_multiplier: float = NORM_NOISE_MULTIPLIER
 
     def __post_init__(self) -> None:
         require(self.arch in ARCHITECTURES,
@@ -63,12 +75,28 @@ class ModelConfig:
         require(self.groups >= 1, f"groups={self.groups} must be >= 1")
         require(self.init_scale > 0 and math.isfinite(self.init_scale),
                 f"init_scale={self.init_scale} must be > 0, e.g. 0.01 (1 = PyTorch's default)")
+        require(self.scatter_norm in SCATTER_NORMS, f"scatter_norm={self.scatter_norm!r} is "
+                                                    f"unknown; choose one of "
+                                                    f"{', '.join(SCATTER_NORMS)}")
+        require(self.scatter_groups >= 1, f"scatter_groups={self.scatter_groups} must be >= 1")
+        require(self.norm_noise_multiplier > 0 and math.isfinite(self.norm_noise_multiplier),
+                f"norm_noise_multiplier={self.norm_noise_multiplier} must be > 0, e.g. 8")
+        if self.is_scatternet:
+            require(self.norm == "none" and not self.weight_standardization,
+                    f"norm={self.norm!r} / weight_standardization apply to pixel models; a "
+                    f"scatternet model normalises its features with scatter_norm (group, data "
+                    f"or none)")
         if self.arch == "mlp":
             require(not self.weight_standardization,
                     "weight_standardization=True applies to conv layers; the mlp has none")
         if self.norm != "none" and self.arch == "mlp" and not self.bias:
             raise DPKitError(f"bias=False (a homogeneous mlp) cannot be combined with "
                              f"norm={self.norm!r}; use norm='none'")
+
+    @property
+    def is_scatternet(self) -> bool:
+        """A head trained on fixed scattering features (computed once, outside DP-SGD)."""
+        return self.arch in SCATTERNET_ARCHITECTURES
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -211,7 +239,7 @@ class GroupNormResNet(nn.Module):
 
 # Smallest input each architecture takes, and the size dpkit resizes smaller images to when the
 # user gave no --image-size.
-MIN_IMAGE_SIZE = {"cnn": 16}
+MIN_IMAGE_SIZE = {"cnn": 16, "scatternet-linear": 16, "scatternet-cnn": 16}
 DEFAULT_IMAGE_SIZE = 28
 
 
@@ -224,6 +252,10 @@ def build_model(cfg: ModelConfig, *, in_channels: int, image_size: int,
         model = TramerBonehCNN(in_channels, image_size, num_classes, norm=cfg.norm,
                                weight_standardization=cfg.weight_standardization,
                                groups=cfg.groups)
+    elif cfg.is_scatternet:
+        model = ScatterNet(in_channels, image_size, num_classes,
+                           head=cfg.arch.removeprefix("scatternet-"), norm=cfg.scatter_norm,
+                           groups=cfg.scatter_groups)
     elif cfg.arch == "mlp":
         model = MLP(in_channels * image_size * image_size, cfg.hidden, num_classes,
                     bias=cfg.bias, norm=cfg.norm, groups=cfg.groups)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from dpkit.classifiers.models import DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE
+from dpkit.classifiers.scattering import cache_dir_for
 from dpkit.classifiers.training import (ClassifierConfig, FitResult, check_classifier_data,
                                         fit_classifier)
 from dpkit.data import DataOptions, DatasetBundle, dataset_from_record, load_dataset
@@ -51,9 +52,14 @@ class TrainResult:
     noise_reproducible: bool = False
     notes: tuple[str, ...] = ()
     world_size: int = 1
+    epsilon_normalization: float | None = None
+    epsilon_training: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
+        for key in ("epsilon_normalization", "epsilon_training"):
+            if d[key] is None:  # only runs that spend privacy before training have parts
+                d.pop(key)
         if d["robust_accuracy"] is None:
             d.pop("robust_accuracy")
         if not d["notes"]:
@@ -70,9 +76,10 @@ def run_config(cfg: ClassifierConfig, dataset: str, data: DataOptions) -> dict[s
 
 def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierConfig,
             notes: tuple[str, ...] = ()) -> TrainResult:
+    parts = fit.epsilon_parts or {}
     if run.writes:  # rank 0 of a torchrun world, or the only process
         torch.save(fit.model.state_dict(), run.final_path)
-        run.write_json(PRIVACY_FILE, fit.report.to_dict())
+        run.write_json(PRIVACY_FILE, fit.report.to_dict() | parts)
         hist = fit.history
         series = {"test accuracy": [r.get("test_accuracy", math.nan) for r in hist],
                   "train loss / max (private, NOT covered by epsilon)":
@@ -86,7 +93,9 @@ def _finish(run: RunDir, fit: FitResult, bundle: DatasetBundle, cfg: ClassifierC
                          epochs=cfg.epochs, train_size=len(bundle.train),
                          epsilon_valid=fit.report.epsilon_valid,
                          noise_reproducible=fit.noise_reproducible, notes=notes,
-                         world_size=current_world().size)
+                         world_size=current_world().size,
+                         epsilon_normalization=parts.get("epsilon_normalization"),
+                         epsilon_training=parts.get("epsilon_training"))
     run.write_json(RESULT_FILE, result.to_dict())
     return result
 
@@ -106,7 +115,9 @@ def _run(run: RunDir, cfg: ClassifierConfig, bundle: DatasetBundle, *, device: t
     fit = fit_classifier(cfg, bundle.train, public=bundle.public, test=bundle.test,
                          num_classes=bundle.num_classes, device=device, quiet=quiet,
                          checkpoint=run.checkpoint_path, resume=resume,
-                         on_epoch=run.append_metrics, canary_gradients=canary_gradients)
+                         on_epoch=run.append_metrics, canary_gradients=canary_gradients,
+                         feature_cache=cache_dir_for(bundle.options.data_root),
+                         data_name=bundle.name)
     return _finish(run, fit, bundle, cfg, notes)
 
 

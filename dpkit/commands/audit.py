@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from dpkit.commands.options import json_option, seed_option, stack_options
+from dpkit.commands.options import json_option, seed_option, stack_options, typed_options
 from dpkit.commands.train_classifier import train_classifier_command
 from dpkit.commands.train_gan import train_gan_command
 from dpkit.names import AUDIT_BOUNDS, CANARY_TYPES, GAN_CANARY_TYPES
@@ -100,7 +100,7 @@ def train_classifier(**kw: object) -> None:
     # The library is imported only now that the command runs: --help must not load it.
     from dpkit.commands.runners import audit as runner
 
-    runner.train_classifier(dict(kw))
+    runner.train_classifier(dict(kw) | {"given": typed_options(click.get_current_context())})
 
 
 _GAN_TRAINING_PARAMS = [p for p in train_gan_command.params if p.name != "resume"]

@@ -76,6 +76,12 @@ FIELD_FLAGS: dict[str, str] = {
     "bias=False": "--no-bias",
     "width": "--width",
     "init_scale": "--init-scale",
+    "scatter_norm": "--scatter-norm",
+    "scatter_groups": "--scatter-groups",
+    "norm_noise_multiplier": "--norm-noise-multiplier",
+    "augmult": "--augmult",
+    "augment_flip=True": "--augment-flip",
+    "recipe": "--recipe",
     # data
     "dataset": "--dataset",
     "data_root": "--data-root",

@@ -11,14 +11,23 @@ import math
 from typing import Any, Callable
 
 import click
+from click.core import ParameterSource
 
 from dpkit.names import ACCOUNTANTS, DATASETS, DEVICES, GRAD_SAMPLE_MODES
 
 __all__ = ["stack_options", "json_option", "seed_option", "device_option", "quiet_option",
            "out_option", "privacy_options", "data_options", "parse_int_list", "privacy_notes",
-           "REPRODUCIBLE_NOISE_NOTICE", "refuse_options_with_resume", "fmt_eps"]
+           "REPRODUCIBLE_NOISE_NOTICE", "refuse_options_with_resume", "fmt_eps",
+           "typed_options"]
 
 F = Callable[..., Any]
+
+
+def typed_options(ctx: click.Context) -> frozenset[str]:
+    """The parameters of ``ctx`` the user set (command line or environment), not defaulted:
+    what a recipe may not override."""
+    return frozenset(name for name in ctx.params
+                     if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT))
 
 
 def stack_options(opts: list[Callable[[F], F]]) -> Callable[[F], F]:

@@ -8,16 +8,31 @@ import click
 
 from dpkit.commands.options import (data_options, device_option, json_option, out_option,
                                     privacy_options, quiet_option, refuse_options_with_resume,
-                                    seed_option)
-from dpkit.names import ARCHITECTURES, NORMS, OPTIMIZERS
+                                    seed_option, typed_options)
+from dpkit.names import ARCHITECTURES, NORMS, OPTIMIZERS, SCATTER_NORMS
 
 __all__ = ["train_classifier_command"]
 
 
 @click.command("train-classifier")
+@click.option("--recipe", default=None,
+              help="A named recipe (dataset, model, batch size, C, lr, momentum, epochs, "
+                   "grad-sample mode, augmult, epsilon) whose values become the defaults; "
+                   "options given explicitly override them. 'list' prints the recipes; 'none' "
+                   "= no recipe.")
 @data_options(default_dataset="digits")
 @click.option("--model", "arch", type=click.Choice(ARCHITECTURES), default="cnn", show_default=True,
-              help="cnn = Tramer-Boneh tanh CNN (28x28/32x32), mlp, resnet = GroupNorm ResNet.")
+              help="cnn = Tramer-Boneh tanh CNN (28x28/32x32), mlp, resnet = GroupNorm ResNet, "
+                   "scatternet-linear / scatternet-cnn = a linear model / small CNN on cached "
+                   "ScatterNet features (Tramer-Boneh 2021).")
+@click.option("--scatter-norm", type=click.Choice(SCATTER_NORMS), default="group",
+              show_default=True,
+              help="scatternet models: group = GroupNorm per example (no privacy cost); data = "
+                   "mean/variance of the private features with DP, composed into epsilon.")
+@click.option("--scatter-groups", type=int, default=27, show_default=True,
+              help="scatternet models: GroupNorm groups over the 81 feature channels.")
+@click.option("--norm-noise-multiplier", type=float, default=8.0, show_default=True,
+              help="--scatter-norm data: noise multiplier of the DP statistics.")
 @click.option("--norm", type=click.Choice(NORMS), default="none", show_default=True,
               help="Normalization; public-bn takes its statistics from --public-data only.")
 @click.option("--weight-standardization", is_flag=True, help="Standardize conv weights.")
@@ -45,6 +60,12 @@ __all__ = ["train_classifier_command"]
                    "(an independent coin per example).")
 @click.option("--noise-augment", type=float, default=0.0, show_default=True,
               help="Gaussian noise sigma (pixel units) on inputs, for randomized smoothing.")
+@click.option("--augmult", type=int, default=1, show_default=True,
+              help="Augmentation multiplicity: K views per example (random crop, and flips where "
+                   "the dataset allows), gradients averaged before clipping; q unchanged.")
+@click.option("--augment-flip/--no-augment-flip", default=None,
+              help="Random horizontal flips of the --augmult views [default: on for "
+                   "flip-invariant datasets (cifar10, fashion-mnist, ...), off for digits].")
 @click.option("--ema", type=float, default=0.0, show_default=True,
               help="Average the weights with this EMA decay, e.g. 0.999 (no privacy cost); 0 = off.")
 @click.option("--eval-every", type=int, default=1, show_default=True,
@@ -68,9 +89,13 @@ def train_classifier_command(**kw: Any) -> None:
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --pgd --pgd-eps 0.1
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --norm public-bn \\
         --public-data mnist --data-root DIR
+    dpkit train-classifier --recipe list
+    dpkit train-classifier --recipe fmnist-scatternet-eps3 --epochs 30
     """
+    ctx = click.get_current_context()
     if kw["resume_dir"] is not None:
-        refuse_options_with_resume(click.get_current_context())
+        refuse_options_with_resume(ctx)
+    kw["given"] = typed_options(ctx)  # a --recipe never overrides these
     # The library (torch) is imported only now that the command runs: --help must not load it.
     from dpkit.commands.runners import train_classifier as runner
 

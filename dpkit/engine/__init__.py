@@ -1,8 +1,9 @@
 """The shared DP-SGD engine every dpkit trainer uses."""
 
 from dpkit.engine.accounting import (INVALID_EPSILON, PrivacyPlan, PrivacyReport, calibrate_noise,
-                                     compute_epsilon, epsilon_from_accountant, plan_privacy,
+                                     compute_epsilon, epsilon_from_accountant, epsilon_of_history, plan_privacy,
                                      steps_per_epoch)
+from dpkit.engine.augmult import AugmultConfig, augment_views
 from dpkit.engine.averaging import WeightAverage
 from dpkit.engine.bookkeeping import (BKRule, BookKeepingModule, LayerNorms,
                                       materialized_rule, register_bookkeeping_rule)
@@ -38,7 +39,8 @@ __all__ = [
     "FINAL_FILE", "FORMAT_VERSION", "METRICS_FILE", "PRIVACY_FILE", "RESULT_FILE", "RUN_KINDS",
     "SPLIT_FILE", "CURVES_FILE", "plot_curves", "load_weights", "read_torch_file", "register_grad_sampler",
     "CanaryGradients", "PrivacyConfig", "PrivacyPlan", "PrivacyReport", "PrivateSetup", "CheckpointInfo", "RunDir",
-    "calibrate_noise", "compute_epsilon", "epsilon_from_accountant", "plan_privacy",
+    "calibrate_noise", "compute_epsilon", "epsilon_from_accountant", "epsilon_of_history",
+    "plan_privacy", "AugmultConfig", "augment_views",
     "steps_per_epoch", "make_private", "resolve_grad_sample_mode", "unwrap_model",
     "validate_private_model",
     "save_checkpoint", "load_checkpoint", "resolve_device", "progress",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from opacus.accountants import IAccountant, create_accountant
 
@@ -23,6 +23,7 @@ __all__ = [
     "PrivacyReport",
     "calibrate_noise",
     "epsilon_from_accountant",
+    "epsilon_of_history",
     "compute_epsilon",
     "plan_privacy",
     "steps_per_epoch",
@@ -71,9 +72,14 @@ def epsilon_from_accountant(accountant: IAccountant, delta: float) -> float:
 
 
 def compute_epsilon(*, sample_rate: float, noise_multiplier: float, steps: int, delta: float,
-                    accountant: str = "prv") -> float:
+                    accountant: str = "prv",
+                    prior: Sequence[tuple[float, float, int]] = ()) -> float:
     """ε after ``steps`` Poisson-sampled Gaussian steps, from one Opacus accountant
-    (``"gdp"`` allowed here: the calculator shows it as an approximation)."""
+    (``"gdp"`` allowed here: the calculator shows it as an approximation).
+
+    ``prior``: Gaussian mechanisms released before these steps on the same data, as the
+    accountant's (σ, q, steps) history entries (e.g. DP normalisation statistics); the ε
+    returned is the accountant's composition of them and the steps."""
     require(accountant in ALL_ACCOUNTANTS, f"accountant={accountant!r} is unknown; "
                                            f"choose one of {', '.join(ALL_ACCOUNTANTS)}")
     require(noise_multiplier >= 0, f"noise_multiplier={noise_multiplier} must be >= 0")
@@ -81,13 +87,28 @@ def compute_epsilon(*, sample_rate: float, noise_multiplier: float, steps: int, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         acc = create_accountant(mechanism=accountant)
-    acc.history = [(noise_multiplier, sample_rate, steps)]
+    acc.history = [*prior, (noise_multiplier, sample_rate, steps)]
+    return epsilon_from_accountant(acc, delta)
+
+
+def epsilon_of_history(history: Sequence[tuple[float, float, int]], *, delta: float,
+                       accountant: str = "prv") -> float:
+    """ε of the composition of Gaussian mechanisms given as accountant entries (σ, q, steps)
+    (0 for none): one part of a run's ε, e.g. its DP normalisation or its training steps."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        acc = create_accountant(mechanism=accountant)
+    acc.history = [h for h in history if h[2] > 0]
     return epsilon_from_accountant(acc, delta)
 
 
 def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                    accountant: str = "prv", rel_tolerance: float = 0.002) -> float:
+                    accountant: str = "prv", rel_tolerance: float = 0.002,
+                    prior: Sequence[tuple[float, float, int]] = ()) -> float:
     """Smallest σ (to ``rel_tolerance`` in ε) whose ε after ``steps`` is at most the target.
+
+    With ``prior`` mechanisms (see :func:`compute_epsilon`), the ε of their composition with
+    the steps is what meets the target: a target below the prior's own ε is refused.
 
     Bisection on σ in [0.1, 1e4], monotone because ε decreases in σ for every accountant.
     Raises DPKitError when no σ up to 1e4 reaches the target, when even σ = 0.1 spends less
@@ -100,8 +121,15 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
 
     def eps(sigma: float) -> float:
         return compute_epsilon(sample_rate=sample_rate, noise_multiplier=sigma, steps=steps,
-                               delta=delta, accountant=accountant)
+                               delta=delta, accountant=accountant, prior=prior)
 
+    if prior:
+        spent = compute_epsilon(sample_rate=sample_rate, noise_multiplier=_MAX_SIGMA, steps=1,
+                                delta=delta, accountant=accountant, prior=prior)
+        require(spent < target_epsilon,
+                f"target_epsilon={target_epsilon:g} is spent before training: the mechanisms "
+                f"before it (e.g. DP normalisation) already cost epsilon {spent:.4g}; raise "
+                f"target_epsilon or the normalisation's noise")
     lo, hi = _MIN_SIGMA, 1.0
     while eps(hi) > target_epsilon:
         lo, hi = hi, hi * 2
@@ -114,7 +142,7 @@ def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, 
     if lo == _MIN_SIGMA:
         # RDP (cheap at any σ, and an upper bound on the other accountants' ε) at the floor
         floor = compute_epsilon(sample_rate=sample_rate, noise_multiplier=_MIN_SIGMA,
-                                steps=steps, delta=delta, accountant="rdp")
+                                steps=steps, delta=delta, accountant="rdp", prior=prior)
         if floor <= target_epsilon:  # even the least noise calibrated here spends less
             raise DPKitError(
                 f"target_epsilon={target_epsilon:g} is above what calibration reaches: noise "

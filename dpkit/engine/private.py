@@ -29,6 +29,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from dpkit.engine.augmult import attach_view_averaging, check_augmult_mode
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
 from dpkit.engine.bookkeeping import BookKeepingModule, unsupported_layers
@@ -182,6 +183,9 @@ class PrivateSetup:
             count in N, so q = B / (len(dataset) + canary_gradients.records).
         world: the processes training this model together (one without torchrun); each draws
             its shard of every Poisson batch (see :mod:`dpkit.engine.distributed`).
+        prior_mechanisms: Gaussian mechanisms on the same data released before training, as
+            (σ, q, steps) entries at the head of the accountant's history, so ε is their
+            composition with the training steps (e.g. DP feature statistics).
     """
 
     model: nn.Module
@@ -196,6 +200,7 @@ class PrivateSetup:
     sampler_source: RandomSource | None = None
     noise_source: RandomSource | None = None
     canary_gradients: CanaryGradients | None = None
+    prior_mechanisms: tuple[tuple[float, float, int], ...] = ()
     steps_taken: int = 0
     world: World = field(default_factory=World)
     _batch_sampler: Any = field(default=None, repr=False)
@@ -216,7 +221,9 @@ class PrivateSetup:
 
     def report(self) -> PrivacyReport:
         """ε spent so far, read from the accountant (reading does not change its state)."""
-        steps = sum(n for _, _, n in self.accountant.history) if self.accountant else self.steps_taken
+        steps = (sum(n for _, _, n in self.accountant.history)
+                 - sum(n for _, _, n in self.prior_mechanisms)
+                 if self.accountant else self.steps_taken)
         return PrivacyReport(
             epsilon=self.epsilon(), delta=self.config.delta, noise_multiplier=self.noise_multiplier,
             sample_rate=self.sample_rate, steps=steps, accountant=self.config.accountant,
@@ -343,7 +350,8 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
                  cfg: PrivacyConfig, *, batch_size: int, epochs: int,
                  criterion: Callable[..., torch.Tensor] | None = None, seed: int | None = 0,
                  num_workers: int = 0,
-                 canary_gradients: CanaryGradients | None = None) -> PrivateSetup:
+                 canary_gradients: CanaryGradients | None = None, augmult: int = 1,
+                 prior_mechanisms: Sequence[tuple[float, float, int]] = ()) -> PrivateSetup:
     """Make a DP-SGD training setup (Abadi et al. 2016, arXiv:1607.00133) on top of Opacus.
 
     Args:
@@ -359,6 +367,12 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
         num_workers: DataLoader workers.
         canary_gradients: white-box audit canaries (see :class:`CanaryGradients`): counted in N
             and added to every noisy step's clipped sum; DP-SGD only.
+        augmult: K views per example in every batch the model sees (rows i·K .. i·K+K−1 are
+            example i's, see :mod:`dpkit.engine.augmult`); their per-example gradients are
+            averaged before clipping. Not with ghost clipping.
+        prior_mechanisms: Gaussian mechanisms released before training on the same data, as
+            accountant entries (σ, q, steps); σ is calibrated so that their composition with
+            training meets ``cfg.target_epsilon``, and every ε reported includes them.
 
     Returns:
         A :class:`PrivateSetup`, whatever the configuration (private or not, ghost or not).
@@ -398,12 +412,16 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
 
     cfg.check_dataset_size(n)
     validate_private_model(model)
-    if cfg.grad_sample_mode == "auto":
-        cfg = replace(cfg, grad_sample_mode=resolve_grad_sample_mode(model))
+    if cfg.grad_sample_mode == "auto":  # augmult averages materialised per-view gradients
+        cfg = replace(cfg, grad_sample_mode="hooks" if augmult > 1
+                      else resolve_grad_sample_mode(model))
+    check_augmult_mode(augmult, cfg.grad_sample_mode)
+    prior = tuple(prior_mechanisms)
     noise = cfg.noise_multiplier
     if noise is None:
         noise = calibrate_noise(target_epsilon=cfg.target_epsilon, delta=cfg.delta,
-                                sample_rate=q, steps=steps * epochs, accountant=cfg.accountant)
+                                sample_rate=q, steps=steps * epochs, accountant=cfg.accountant,
+                                prior=prior)
     sampler_source = make_source(secure=secure, seed=seed)
     if cfg.poisson_sampling:
         sampler = PoissonBatchSampler(num_samples=n_data, sample_rate=q, steps=steps,
@@ -446,15 +464,17 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
     # on rank 0 only (and white-box audit canaries join the clipped sum there, before the noise)
     dp_optimizer.add_noise = lambda: _noise_step(dp_optimizer, noise_source, canary_gradients, q,
                                                  world)
+    attach_view_averaging(dp_optimizer, augmult)
     if mode == "ghost":
         criterion = DPLossFastGradientClipping(gsm, dp_optimizer, criterion, "mean")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         accountant = create_accountant(mechanism=cfg.accountant)
+    accountant.history = list(prior)
     setup = PrivateSetup(model=gsm, optimizer=dp_optimizer, loader=loader, criterion=criterion,
                          config=cfg, noise_multiplier=noise, sample_rate=q, steps_per_epoch=steps,
                          accountant=accountant, sampler_source=sampler_source,
                          noise_source=noise_source, canary_gradients=canary_gradients,
-                         world=world, _batch_sampler=sampler)
+                         prior_mechanisms=prior, world=world, _batch_sampler=sampler)
     dp_optimizer.attach_step_hook(setup._on_step)
     return setup

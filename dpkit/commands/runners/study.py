@@ -19,6 +19,7 @@ from dpkit.attacks.runs import MembershipOptions
 from dpkit.commands.attack import membership as membership_command
 from dpkit.commands.evaluate import evaluate as evaluate_command
 from dpkit.commands.flags import to_cli
+from dpkit.commands.options import typed_options
 from dpkit.commands.runners import emit
 from dpkit.commands.runners.evaluate import configs_from as evaluation_configs
 from dpkit.commands.runners.train_classifier import settings_from
@@ -101,6 +102,8 @@ def _parse(table: str, argv: list[str]) -> dict[str, Any]:
         ctx = command.make_context(_WHERE[table], argv)
     except click.UsageError as exc:
         raise DPKitError(f"[{table}] {exc.format_message()}") from None
+    if table == "classifier":  # what a --recipe may fill in
+        return dict(ctx.params) | {"given": typed_options(ctx)}
     return dict(ctx.params)
 
 
