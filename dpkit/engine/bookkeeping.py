@@ -171,17 +171,61 @@ def _conv_weight_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor, groups
         list(layer.dilation), False, [0, 0], groups, [False, True, False])[1]
 
 
+def _phase_gram_fits(layer: nn.Module, t: int, hq: int, wq: int) -> bool:
+    """Whether the input Gram of the ghost norm is cheaper from the stride phases (see
+    :func:`_input_gram`) than from the unfolded input: no dilation, kernel a multiple of the
+    stride, and fewer multiply-adds (Nq² s_h s_w against T² k_h k_w per input channel)."""
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+    return (tuple(layer.dilation) == (1, 1) and kh % sh == 0 and kw % sw == 0
+            and (hq * wq) ** 2 * sh * sw < t * t * kh * kw)
+
+
+def _input_gram(layer: nn.Module, x: torch.Tensor, ho: int, wo: int) -> torch.Tensor:
+    """Per group, ``A_i A_iᵀ`` (B, G, T, T) of the unfolded input A_i (T, d), T = ho·wo.
+
+    Without the unfold when :func:`_phase_gram_fits`: output position s reads the padded input at
+    ``stride·s + kernel offset``; splitting the input into its s_h·s_w stride phases stacked as
+    channels (space-to-depth, U: (s_h s_w C, Nq) per group, Nq = hq·wq phase positions), each
+    offset is a shift (i, j) < (k_h/s_h, k_w/s_w) of one phase grid, so
+    ``(A Aᵀ)[s, t] = Σ_(i,j) Q[s + (i,j), t + (i,j)]`` with ``Q = Uᵀ U`` (B, G, Nq, Nq).
+    Otherwise the Gram of the unfolded input.
+    """
+    b, groups, t = x.shape[0], layer.groups, ho * wo
+    (ph, pw), (kh, kw), (sh, sw) = layer.padding, layer.kernel_size, layer.stride
+    hq, wq = ho - 1 + kh // sh, wo - 1 + kw // sw
+    if not _phase_gram_fits(layer, t, hq, wq):
+        a = _unfold(layer, x).view(b, groups, -1, t)  # (B, G, d, T)
+        return a.transpose(2, 3) @ a
+    xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+    xp = xp[:, :, :sh * hq, :sw * wq]  # rows and columns the convolution reads
+    c = x.shape[1]
+    u = (xp.reshape(b, c, hq, sh, wq, sw).permute(0, 1, 3, 5, 2, 4)
+         .reshape(b, groups, -1, hq * wq))  # (B, G, s_h s_w C/G, Nq)
+    q = (u.transpose(2, 3) @ u).view(b, groups, hq, wq, hq, wq)  # (B, G, Nq, Nq)
+    gram = None
+    for i in range(kh // sh):
+        for j in range(kw // sw):
+            crop = q[:, :, i:i + ho, j:j + wo, i:i + ho, j:j + wo]  # (B, G, ho, wo, ho, wo)
+            gram = crop.clone() if gram is None else gram.add_(crop)
+    assert gram is not None
+    return gram.view(b, groups, t, t)
+
+
 def _conv_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
     b, groups, (o, i, kh, kw) = x.shape[0], layer.groups, layer.weight.shape
-    t, d, p = g.shape[2] * g.shape[3], i * kh * kw, o // groups  # per group: A_i (T, d), G_i (T, p)
+    ho, wo = g.shape[2], g.shape[3]
+    t, d, p = ho * wo, i * kh * kw, o // groups  # per group: A_i (T, d), G_i (T, p)
     want_w, want_b = _trainable(layer, "weight"), _trainable(layer, "bias")
     norm_sq = g.new_zeros(b)
-    per_w = gb = None
+    per_w = a1 = gb = None
     if want_w:
-        if _ghost_is_cheaper(t, d, p):  # ghost norm, per group: (B, G, T, T) ⊙ (B, G, T, T)
-            a = _unfold(layer, x).view(b, groups, d, t)
-            gg = g.reshape(b, groups, p, t)
-            norm_sq = norm_sq + (a.transpose(2, 3) @ a * (gg.transpose(2, 3) @ gg)).sum((1, 2, 3))
+        gg = g.reshape(b, groups, p, t)
+        if t == 1:  # g_i = G_i A_iᵀ is an outer product; the sum a (B·G)-batched product
+            a1 = _unfold(layer, x).view(b, groups, d)  # (B, G, d)
+            norm_sq = norm_sq + (a1.pow(2).sum(2) * gg.pow(2).sum((2, 3))).sum(1)
+        elif _ghost_is_cheaper(t, d, p):  # ghost norm, per group: (B, G, T, T) ⊙ (B, G, T, T)
+            gram_g = gg.transpose(2, 3) @ gg  # (B, G, T, T)
+            norm_sq = norm_sq + (_input_gram(layer, x, ho, wo) * gram_g).sum((1, 2, 3))
         else:  # materialised per-example gradients (B, O, I, kh, kw): the batch as groups
             per_w = _conv_weight_grad(layer, x.reshape(1, -1, *x.shape[2:]),
                                       g.reshape(1, -1, *g.shape[2:]), b * groups,
@@ -194,8 +238,13 @@ def _conv_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorm
     def clipped_sum(c: torch.Tensor) -> Grads:
         out = {}
         if want_w:
-            out["weight"] = (_weighted(c, per_w) if per_w is not None else
-                             _conv_weight_grad(layer, x, _scaled(c, g), groups, (o, i, kh, kw)))
+            if per_w is not None:
+                out["weight"] = _weighted(c, per_w)
+            elif a1 is not None:  # Σ_i c_i G_i A_iᵀ per group: (G, p, B) @ (G, B, d)
+                cg = _scaled(c, g.reshape(b, groups, p))
+                out["weight"] = (cg.permute(1, 2, 0) @ a1.transpose(0, 1)).view(o, i, kh, kw)
+            else:
+                out["weight"] = _conv_weight_grad(layer, x, _scaled(c, g), groups, (o, i, kh, kw))
         if want_b:
             out["bias"] = _weighted(c, gb)
         return out
