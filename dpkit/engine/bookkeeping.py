@@ -61,7 +61,9 @@ class BKRule:
 
     Attributes:
         norms: ``(layer, x, g) -> LayerNorms`` from the layer's input x (B, ...) and output
-            gradient g (B, ...), the latter holding per-example loss gradients (not divided by B).
+            gradient g (B, ...) of the mean loss: per-example loss gradients divided by B. The
+            engine multiplies the norms by B² and the clipping factors by B (saving a pass over
+            every g), so a rule must be linear in g, as every per-example gradient is.
         refuse: ``layer -> reason or None``: a configuration of the layer BK cannot clip.
     """
 
@@ -180,6 +182,32 @@ def _phase_gram_fits(layer: nn.Module, t: int, hq: int, wq: int) -> bool:
             and (hq * wq) ** 2 * sh * sw < t * t * kh * kw)
 
 
+def _phase_range(a: int, s: int, pad: int, n_in: int, n_out: int) -> tuple[int, int, int]:
+    """Phase a of stride s over a zero-padded axis: the phase positions y0 .. y0 + n - 1 that hold
+    input (padded index s·y + a = input index + pad), the first input index x0 they read, and n."""
+    y0 = max(0, -((a - pad) // s))  # ceil((pad - a) / s)
+    x0 = s * y0 + a - pad
+    return y0, x0, max(0, min(n_out - y0, -((x0 - n_in) // s)))
+
+
+def _stride_phases(x: torch.Tensor, pad: tuple[int, int], stride: tuple[int, int],
+                   size: tuple[int, int]) -> torch.Tensor:
+    """Space-to-depth of the zero-padded input: (B, C, H, W) -> (B, C, s_h, s_w, hq, wq) with
+    ``out[:, c, a, e, y, z] = x_padded[:, c, s_h·y + a, s_w·z + e]``, written phase by phase
+    from x (no padded copy), zeroing only the padding."""
+    (ph, pw), (sh, sw), (hq, wq) = pad, stride, size
+    u = x.new_empty(x.shape[0], x.shape[1], sh, sw, hq, wq)
+    for a in range(sh):
+        y0, r0, ny = _phase_range(a, sh, ph, x.shape[2], hq)
+        for e in range(sw):
+            z0, c0, nz = _phase_range(e, sw, pw, x.shape[3], wq)
+            v = u[:, :, a, e]  # (B, C, hq, wq)
+            v[:, :, y0:y0 + ny, z0:z0 + nz] = x[:, :, r0::sh, c0::sw][:, :, :ny, :nz]
+            v[:, :, :y0].zero_(), v[:, :, y0 + ny:].zero_()
+            v[:, :, y0:y0 + ny, :z0].zero_(), v[:, :, y0:y0 + ny, z0 + nz:].zero_()
+    return u
+
+
 def _input_gram(layer: nn.Module, x: torch.Tensor, ho: int, wo: int) -> torch.Tensor:
     """Per group, ``A_i A_iᵀ`` (B, G, T, T) of the unfolded input A_i (T, d), T = ho·wo.
 
@@ -196,11 +224,7 @@ def _input_gram(layer: nn.Module, x: torch.Tensor, ho: int, wo: int) -> torch.Te
     if not _phase_gram_fits(layer, t, hq, wq):
         a = _unfold(layer, x).view(b, groups, -1, t)  # (B, G, d, T)
         return a.transpose(2, 3) @ a
-    xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
-    xp = xp[:, :, :sh * hq, :sw * wq]  # rows and columns the convolution reads
-    c = x.shape[1]
-    u = (xp.reshape(b, c, hq, sh, wq, sw).permute(0, 1, 3, 5, 2, 4)
-         .reshape(b, groups, -1, hq * wq))  # (B, G, s_h s_w C/G, Nq)
+    u = _stride_phases(x, (ph, pw), (sh, sw), (hq, wq)).view(b, groups, -1, hq * wq)
     q = (u.transpose(2, 3) @ u).view(b, groups, hq, wq, hq, wq)  # (B, G, Nq, Nq)
     gram = None
     for i in range(kh // sh):
@@ -342,8 +366,9 @@ class _Record:
 class BookKeepingModule(nn.Module):
     """Wraps a model so that ``loss.backward()`` leaves ``p.grad = Σ_i clip_C(∇ℓ_i)``.
 
-    The loss must be a mean over the batch (``loss_reduction="mean"``): output gradients are
-    multiplied by the batch size to get per-example gradients, as Opacus does. Each supported
+    The loss must be a mean over the batch (``loss_reduction="mean"``): norms computed from the
+    output gradients are multiplied by the batch size to get per-example ones, as Opacus does
+    with the gradients. Each supported
     layer may run once per forward pass with hooks on (concatenate inputs instead of calling a
     layer twice).
 
@@ -441,16 +466,17 @@ class BookKeepingModule(nn.Module):
                                  f"grad_sample_mode='bk' needs one call per layer (concatenate "
                                  f"the inputs) or use grad_sample_mode='hooks'")
             if calls:
-                done.append((layer, rule, calls[0].x, calls[0].g * calls[0].g.shape[0]))
+                done.append((layer, rule, calls[0].x, calls[0].g))
         sizes = {x.shape[0] for _, _, x, _ in done}
         assert len(sizes) <= 1, f"layers saw different batch sizes {sizes}"
         sums: dict[nn.Parameter, torch.Tensor] = {}
         if sizes and sizes != {0}:
+            b = sizes.pop()  # g holds per-example gradients / B: norms x B, factors x B
             layers = [(layer, rule.norms(layer, x, g)) for layer, rule, x, g in done]
             norm_sq = sum(n.norm_sq for _, n in layers)  # (B,)
-            c = clip_factors(norm_sq.sqrt(), self.max_grad_norm)  # (B,)
+            c = clip_factors(b * norm_sq.sqrt(), self.max_grad_norm)  # (B,)
             for layer, n in layers:
-                for pname, grad in n.clipped_sum(c).items():
+                for pname, grad in n.clipped_sum(b * c).items():
                     sums[getattr(layer, pname)] = grad
         if self.freeze_params and self.forbid_accumulation and any(
                 p.grad is not None and bool(p.grad.any()) for p in self._trainable):
