@@ -71,6 +71,13 @@ def _layer_cases() -> dict[str, tuple[nn.Module, torch.Tensor]]:
         "conv-ghost-groups": (Head(nn.Conv2d(8, 32, 3, stride=2, padding=1, groups=2)), small),
         "conv-ghost-dilated": (Head(nn.Conv2d(8, 16, 2, dilation=2, padding=1)),
                                small[..., :3, :3]),
+        # kernel a multiple of the stride: the input Gram from the stride phases, no unfold
+        "conv-ghost-phases": (Head(nn.Conv2d(8, 16, 4, stride=2, padding=1)),
+                              torch.randn(6, 8, 8, 8, generator=g)),
+        "conv-ghost-phases-groups": (Head(nn.Conv2d(16, 32, (4, 2), stride=(2, 1),
+                                                    padding=(2, 0), groups=2)),
+                                     torch.randn(6, 16, 6, 6, generator=g)),
+        "conv-one-position": (Head(nn.Conv2d(8, 3, 5)), small),  # T = 1: outer products
         "conv-materialised": (Head(nn.Conv2d(4, 2, 2, stride=1, padding=2, dilation=2,
                                              bias=False)), img),
         "conv-depthwise": (Head(nn.Conv2d(4, 8, 3, stride=(2, 1), padding=(1, 0), groups=4)),

@@ -61,7 +61,9 @@ class BKRule:
 
     Attributes:
         norms: ``(layer, x, g) -> LayerNorms`` from the layer's input x (B, ...) and output
-            gradient g (B, ...), the latter holding per-example loss gradients (not divided by B).
+            gradient g (B, ...) of the mean loss: per-example loss gradients divided by B. The
+            engine multiplies the norms by B² and the clipping factors by B (saving a pass over
+            every g), so a rule must be linear in g, as every per-example gradient is.
         refuse: ``layer -> reason or None``: a configuration of the layer BK cannot clip.
     """
 
@@ -171,17 +173,83 @@ def _conv_weight_grad(layer: nn.Module, x: torch.Tensor, g: torch.Tensor, groups
         list(layer.dilation), False, [0, 0], groups, [False, True, False])[1]
 
 
+def _phase_gram_fits(layer: nn.Module, t: int, hq: int, wq: int) -> bool:
+    """Whether the input Gram of the ghost norm is cheaper from the stride phases (see
+    :func:`_input_gram`) than from the unfolded input: no dilation, kernel a multiple of the
+    stride, and fewer multiply-adds (Nq² s_h s_w against T² k_h k_w per input channel)."""
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+    return (tuple(layer.dilation) == (1, 1) and kh % sh == 0 and kw % sw == 0
+            and (hq * wq) ** 2 * sh * sw < t * t * kh * kw)
+
+
+def _phase_range(a: int, s: int, pad: int, n_in: int, n_out: int) -> tuple[int, int, int]:
+    """Phase a of stride s over a zero-padded axis: the phase positions y0 .. y0 + n - 1 that hold
+    input (padded index s·y + a = input index + pad), the first input index x0 they read, and n."""
+    y0 = max(0, -((a - pad) // s))  # ceil((pad - a) / s)
+    x0 = s * y0 + a - pad
+    return y0, x0, max(0, min(n_out - y0, -((x0 - n_in) // s)))
+
+
+def _stride_phases(x: torch.Tensor, pad: tuple[int, int], stride: tuple[int, int],
+                   size: tuple[int, int]) -> torch.Tensor:
+    """Space-to-depth of the zero-padded input: (B, C, H, W) -> (B, C, s_h, s_w, hq, wq) with
+    ``out[:, c, a, e, y, z] = x_padded[:, c, s_h·y + a, s_w·z + e]``, written phase by phase
+    from x (no padded copy), zeroing only the padding."""
+    (ph, pw), (sh, sw), (hq, wq) = pad, stride, size
+    u = x.new_empty(x.shape[0], x.shape[1], sh, sw, hq, wq)
+    for a in range(sh):
+        y0, r0, ny = _phase_range(a, sh, ph, x.shape[2], hq)
+        for e in range(sw):
+            z0, c0, nz = _phase_range(e, sw, pw, x.shape[3], wq)
+            v = u[:, :, a, e]  # (B, C, hq, wq)
+            v[:, :, y0:y0 + ny, z0:z0 + nz] = x[:, :, r0::sh, c0::sw][:, :, :ny, :nz]
+            v[:, :, :y0].zero_(), v[:, :, y0 + ny:].zero_()
+            v[:, :, y0:y0 + ny, :z0].zero_(), v[:, :, y0:y0 + ny, z0 + nz:].zero_()
+    return u
+
+
+def _input_gram(layer: nn.Module, x: torch.Tensor, ho: int, wo: int) -> torch.Tensor:
+    """Per group, ``A_i A_iᵀ`` (B, G, T, T) of the unfolded input A_i (T, d), T = ho·wo.
+
+    Without the unfold when :func:`_phase_gram_fits`: output position s reads the padded input at
+    ``stride·s + kernel offset``; splitting the input into its s_h·s_w stride phases stacked as
+    channels (space-to-depth, U: (s_h s_w C, Nq) per group, Nq = hq·wq phase positions), each
+    offset is a shift (i, j) < (k_h/s_h, k_w/s_w) of one phase grid, so
+    ``(A Aᵀ)[s, t] = Σ_(i,j) Q[s + (i,j), t + (i,j)]`` with ``Q = Uᵀ U`` (B, G, Nq, Nq).
+    Otherwise the Gram of the unfolded input.
+    """
+    b, groups, t = x.shape[0], layer.groups, ho * wo
+    (ph, pw), (kh, kw), (sh, sw) = layer.padding, layer.kernel_size, layer.stride
+    hq, wq = ho - 1 + kh // sh, wo - 1 + kw // sw
+    if not _phase_gram_fits(layer, t, hq, wq):
+        a = _unfold(layer, x).view(b, groups, -1, t)  # (B, G, d, T)
+        return a.transpose(2, 3) @ a
+    u = _stride_phases(x, (ph, pw), (sh, sw), (hq, wq)).view(b, groups, -1, hq * wq)
+    q = (u.transpose(2, 3) @ u).view(b, groups, hq, wq, hq, wq)  # (B, G, Nq, Nq)
+    gram = None
+    for i in range(kh // sh):
+        for j in range(kw // sw):
+            crop = q[:, :, i:i + ho, j:j + wo, i:i + ho, j:j + wo]  # (B, G, ho, wo, ho, wo)
+            gram = crop.clone() if gram is None else gram.add_(crop)
+    assert gram is not None
+    return gram.view(b, groups, t, t)
+
+
 def _conv_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorms:
     b, groups, (o, i, kh, kw) = x.shape[0], layer.groups, layer.weight.shape
-    t, d, p = g.shape[2] * g.shape[3], i * kh * kw, o // groups  # per group: A_i (T, d), G_i (T, p)
+    ho, wo = g.shape[2], g.shape[3]
+    t, d, p = ho * wo, i * kh * kw, o // groups  # per group: A_i (T, d), G_i (T, p)
     want_w, want_b = _trainable(layer, "weight"), _trainable(layer, "bias")
     norm_sq = g.new_zeros(b)
-    per_w = gb = None
+    per_w = a1 = gb = None
     if want_w:
-        if _ghost_is_cheaper(t, d, p):  # ghost norm, per group: (B, G, T, T) ⊙ (B, G, T, T)
-            a = _unfold(layer, x).view(b, groups, d, t)
-            gg = g.reshape(b, groups, p, t)
-            norm_sq = norm_sq + (a.transpose(2, 3) @ a * (gg.transpose(2, 3) @ gg)).sum((1, 2, 3))
+        gg = g.reshape(b, groups, p, t)
+        if t == 1:  # g_i = G_i A_iᵀ is an outer product; the sum a (B·G)-batched product
+            a1 = _unfold(layer, x).view(b, groups, d)  # (B, G, d)
+            norm_sq = norm_sq + (a1.pow(2).sum(2) * gg.pow(2).sum((2, 3))).sum(1)
+        elif _ghost_is_cheaper(t, d, p):  # ghost norm, per group: (B, G, T, T) ⊙ (B, G, T, T)
+            gram_g = gg.transpose(2, 3) @ gg  # (B, G, T, T)
+            norm_sq = norm_sq + (_input_gram(layer, x, ho, wo) * gram_g).sum((1, 2, 3))
         else:  # materialised per-example gradients (B, O, I, kh, kw): the batch as groups
             per_w = _conv_weight_grad(layer, x.reshape(1, -1, *x.shape[2:]),
                                       g.reshape(1, -1, *g.shape[2:]), b * groups,
@@ -194,8 +262,13 @@ def _conv_norms(layer: nn.Module, x: torch.Tensor, g: torch.Tensor) -> LayerNorm
     def clipped_sum(c: torch.Tensor) -> Grads:
         out = {}
         if want_w:
-            out["weight"] = (_weighted(c, per_w) if per_w is not None else
-                             _conv_weight_grad(layer, x, _scaled(c, g), groups, (o, i, kh, kw)))
+            if per_w is not None:
+                out["weight"] = _weighted(c, per_w)
+            elif a1 is not None:  # Σ_i c_i G_i A_iᵀ per group: (G, p, B) @ (G, B, d)
+                cg = _scaled(c, g.reshape(b, groups, p))
+                out["weight"] = (cg.permute(1, 2, 0) @ a1.transpose(0, 1)).view(o, i, kh, kw)
+            else:
+                out["weight"] = _conv_weight_grad(layer, x, _scaled(c, g), groups, (o, i, kh, kw))
         if want_b:
             out["bias"] = _weighted(c, gb)
         return out
@@ -293,8 +366,9 @@ class _Record:
 class BookKeepingModule(nn.Module):
     """Wraps a model so that ``loss.backward()`` leaves ``p.grad = Σ_i clip_C(∇ℓ_i)``.
 
-    The loss must be a mean over the batch (``loss_reduction="mean"``): output gradients are
-    multiplied by the batch size to get per-example gradients, as Opacus does. Each supported
+    The loss must be a mean over the batch (``loss_reduction="mean"``): norms computed from the
+    output gradients are multiplied by the batch size to get per-example ones, as Opacus does
+    with the gradients. Each supported
     layer may run once per forward pass with hooks on (concatenate inputs instead of calling a
     layer twice).
 
@@ -392,16 +466,17 @@ class BookKeepingModule(nn.Module):
                                  f"grad_sample_mode='bk' needs one call per layer (concatenate "
                                  f"the inputs) or use grad_sample_mode='hooks'")
             if calls:
-                done.append((layer, rule, calls[0].x, calls[0].g * calls[0].g.shape[0]))
+                done.append((layer, rule, calls[0].x, calls[0].g))
         sizes = {x.shape[0] for _, _, x, _ in done}
         assert len(sizes) <= 1, f"layers saw different batch sizes {sizes}"
         sums: dict[nn.Parameter, torch.Tensor] = {}
         if sizes and sizes != {0}:
+            b = sizes.pop()  # g holds per-example gradients / B: norms x B, factors x B
             layers = [(layer, rule.norms(layer, x, g)) for layer, rule, x, g in done]
             norm_sq = sum(n.norm_sq for _, n in layers)  # (B,)
-            c = clip_factors(norm_sq.sqrt(), self.max_grad_norm)  # (B,)
+            c = clip_factors(b * norm_sq.sqrt(), self.max_grad_norm)  # (B,)
             for layer, n in layers:
-                for pname, grad in n.clipped_sum(c).items():
+                for pname, grad in n.clipped_sum(b * c).items():
                     sums[getattr(layer, pname)] = grad
         if self.freeze_params and self.forbid_accumulation and any(
                 p.grad is not None and bool(p.grad.any()) for p in self._trainable):
