@@ -26,8 +26,10 @@ def test_recipe_values_are_the_defaults():
     assert (cfg.model.arch, cfg.batch_size, cfg.lr, cfg.momentum, cfg.epochs) == (
         r["arch"], r["batch_size"], r["lr"], r["momentum"], r["epochs"])
     assert cfg.privacy.target_epsilon == 3.0 and cfg.privacy.max_grad_norm == 0.1
-    assert cfg.privacy.grad_sample_mode == "ghost" and cfg.model.scatter_groups == 27
+    assert cfg.privacy.grad_sample_mode == "auto" and cfg.model.scatter_groups == 27
     assert ClassifierConfig.from_dict(cfg.to_dict()) == cfg  # config.json keeps the name
+    cfg, _, _ = _settings("--recipe", "cifar10-resnet-augmult-eps8")  # a mode unlike the default
+    assert cfg.privacy.grad_sample_mode == "hooks" and cfg.augmult == 4
 
 
 def test_typed_options_override_the_recipe():

@@ -55,25 +55,25 @@ RECIPE_KEYS = ("dataset", "epsilon", "arch", "scatter_norm", "scatter_groups", "
 _FMNIST_SCATTER = {"dataset": "fashion-mnist", "arch": "scatternet-linear",
                    "scatter_norm": "group", "scatter_groups": 27, "batch_size": 8192,
                    "max_grad_norm": 0.1, "lr": 16.0, "momentum": 0.9, "epochs": 60,
-                   "grad_sample_mode": "ghost", "augmult": 1, "ema": 0.99}
+                   "grad_sample_mode": "auto", "augmult": 1, "ema": 0.99}
 
 CLASSIFIER_RECIPES: dict[str, dict[str, Any]] = {
     "fmnist-scatternet-eps3": {**_FMNIST_SCATTER, "epsilon": 3.0},
     "fmnist-scatternet-eps1": {**_FMNIST_SCATTER, "epsilon": 1.0, "epochs": 20},
     "fmnist-scatternet-cnn-eps3": {
         **_FMNIST_SCATTER, "arch": "scatternet-cnn", "epsilon": 3.0, "batch_size": 2048,
-        "lr": 4.0, "epochs": 40, "grad_sample_mode": "hooks", "ema": 0.0},
+        "lr": 4.0, "epochs": 40, "grad_sample_mode": "auto", "ema": 0.0},
     "fmnist-cnn-eps3": {
         "dataset": "fashion-mnist", "arch": "cnn", "epsilon": 3.0, "batch_size": 2048,
         "max_grad_norm": 0.1, "lr": 4.0, "momentum": 0.9, "epochs": 40,
-        "grad_sample_mode": "ghost", "augmult": 1},
+        "grad_sample_mode": "auto", "augmult": 1},
     "mnist-scatternet-eps3": {
         **_FMNIST_SCATTER, "dataset": "mnist", "epsilon": 3.0, "batch_size": 4096, "lr": 8.0,
         "epochs": 40, "ema": 0.0},
     "cifar10-scatternet-cnn-eps3": {
         **_FMNIST_SCATTER, "dataset": "cifar10", "arch": "scatternet-cnn", "scatter_groups": 27,
         "epsilon": 3.0, "batch_size": 8192, "lr": 4.0, "epochs": 60,
-        "grad_sample_mode": "hooks", "ema": 0.0},
+        "grad_sample_mode": "auto", "ema": 0.0},
     "cifar10-resnet-augmult-eps8": {
         "dataset": "cifar10", "arch": "resnet", "width": 16, "epsilon": 8.0,
         "batch_size": 4096, "max_grad_norm": 1.0, "lr": 4.0, "momentum": 0.0, "epochs": 100,
