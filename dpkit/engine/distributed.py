@@ -89,8 +89,8 @@ def world_from_env(env: Mapping[str, str] | None = None) -> World:
         local = int(env.get("LOCAL_RANK", str(rank)))
     except ValueError:
         raise DPKitError(f"WORLD_SIZE, RANK and LOCAL_RANK must be integers, got "
-                         f"{ {k: env.get(k) for k in _ENV_KEYS} }; start dpkit with torchrun "
-                         f"--nproc-per-node N -m dpkit ...") from None
+                         f"{ {k: env.get(k) for k in _ENV_KEYS} }; start dpkit with torchrun, "
+                         f"which sets them") from None
     return World(size=size, rank=rank, local_rank=local)
 
 
@@ -115,7 +115,8 @@ def launched(device: str = "auto") -> Iterator[tuple[World, torch.device]]:
     if resolved.type == "cuda":
         require(world.local_rank < torch.cuda.device_count(),
                 f"LOCAL_RANK={world.local_rank} but only {torch.cuda.device_count()} CUDA "
-                f"devices are visible; use --nproc-per-node {torch.cuda.device_count()} or less")
+                f"devices are visible; start at most {torch.cuda.device_count()} processes per "
+                f"node")
         resolved = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(resolved)
     owned = not dist.is_initialized()

@@ -390,7 +390,7 @@ def make_private(model: nn.Module, optimizer: torch.optim.Optimizer, dataset: Da
             "without noise use noise_multiplier=0")
     require(not world.distributed or cfg.enabled,
             f"training without DP runs in one process, not {world.size}; start it without "
-            f"torchrun (or with --nproc-per-node 1)")
+            f"torchrun (or with one process per node)")
     require(batch_size >= world.size,
             f"batch_size={batch_size} is smaller than the {world.size} processes; use "
             f"batch_size >= {world.size} or fewer processes")
