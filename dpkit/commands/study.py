@@ -62,8 +62,8 @@ def study_command(**kw: Any) -> int:
     dpkit study --dataset digits --epsilons 1,8,inf --models classifier,gan \\
         --metrics accuracy,fid --attacks loss,gan-leaks --grid max-grad-norm=0.1,1 \\
         --set epochs=5 --out studies/digits
-    dpkit study --dataset fashion-mnist --models classifier --noise-multipliers 0.5,1,2 \
-        --grid optimizer+lr=sgd:0.5,adam:0.002,adagrad:0.05 --grid max-grad-norm=0.1,1,10 \
+    dpkit study --dataset fashion-mnist --models classifier --noise-multipliers 0.5,1,2 \\
+        --grid optimizer+lr=sgd:0.5,adam:0.002,adagrad:0.05 --grid max-grad-norm=0.1,1,10 \\
         --metrics accuracy --out studies/dpsgd
     dpkit study --spec study.toml --out studies/digits --jobs 4
     """
