@@ -84,22 +84,25 @@ def compute_epsilon(*, sample_rate: float, noise_multiplier: float, steps: int, 
                                            f"choose one of {', '.join(ALL_ACCOUNTANTS)}")
     require(noise_multiplier >= 0, f"noise_multiplier={noise_multiplier} must be >= 0")
     require(0 < delta < 1, f"delta={delta} must be in (0, 1)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        acc = create_accountant(mechanism=accountant)
-    acc.history = [*prior, (noise_multiplier, sample_rate, steps)]
-    return epsilon_from_accountant(acc, delta)
+    return epsilon_from_accountant(
+        _accountant(accountant, [*prior, (noise_multiplier, sample_rate, steps)]), delta)
 
 
 def epsilon_of_history(history: Sequence[tuple[float, float, int]], *, delta: float,
                        accountant: str = "prv") -> float:
     """ε of the composition of Gaussian mechanisms given as accountant entries (σ, q, steps)
     (0 for none): one part of a run's ε, e.g. its DP normalisation or its training steps."""
+    return epsilon_from_accountant(_accountant(accountant, [h for h in history if h[2] > 0]),
+                                   delta)
+
+
+def _accountant(mechanism: str, history: list[tuple[float, float, int]]) -> IAccountant:
+    """An Opacus accountant (its warnings silenced) holding ``history`` (σ, q, steps)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        acc = create_accountant(mechanism=accountant)
-    acc.history = [h for h in history if h[2] > 0]
-    return epsilon_from_accountant(acc, delta)
+        acc = create_accountant(mechanism=mechanism)
+    acc.history = list(history)
+    return acc
 
 
 def calibrate_noise(*, target_epsilon: float, delta: float, sample_rate: float, steps: int,

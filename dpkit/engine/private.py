@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from dpkit.engine.augmult import attach_view_averaging, check_augmult_mode
 from dpkit.engine.accounting import (PrivacyReport, calibrate_noise, epsilon_from_accountant,
                                      steps_per_epoch)
-from dpkit.engine.bookkeeping import BookKeepingModule, unsupported_layers
+from dpkit.engine.bookkeeping import BookKeepingModule, clip_factors, unsupported_layers
 from dpkit.engine.config import PrivacyConfig
 from dpkit.engine.distributed import World, all_reduce_sum, current_world
 from dpkit.engine.randomness import RandomSource, make_source
@@ -131,7 +131,7 @@ def _clipped_canary_sum(optimizer: DPOptimizer, canaries: CanaryGradients,
     k = present[0].shape[0]
     norms = torch.stack([g.reshape(k, -1).norm(2, dim=1) for g in present], 1)  # (k, params)
     norms = norms.norm(2, dim=1)  # (k,)
-    factor = (optimizer.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)  # (k,)
+    factor = clip_factors(norms, optimizer.max_grad_norm)  # (k,)
     return [None if g is None else torch.einsum("i,i...->...", factor.to(g), g) for g in grads]
 
 

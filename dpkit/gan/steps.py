@@ -71,6 +71,11 @@ def _stats(out_real: torch.Tensor, out_fake: torch.Tensor, loss_real: torch.Tens
                       d_fake=float(torch.sigmoid(out_fake).mean()), real_size=n)
 
 
+def _share(fake: torch.Tensor, fake_total: int | None) -> float:
+    """This process's part of the logical step's generated images (1 for one process)."""
+    return fake.shape[0] / (fake_total or fake.shape[0])
+
+
 def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tensor, *,
                        clip_fake: bool = True, real_labels: torch.Tensor | None = None,
                        fake_labels: torch.Tensor | None = None,
@@ -130,8 +135,7 @@ def discriminator_step(setup: PrivateSetup, fake: torch.Tensor, real: torch.Tens
         with setup.hooks_off():  # generated images: plain gradient, no per-example gradients
             out_fake = d(fake, fake_labels)  # (B,)
             loss_fake = _fake_loss(out_fake)
-            share = fake.shape[0] / (fake_total or fake.shape[0])  # this process's part of B
-            fake_grads = list(torch.autograd.grad(loss_fake * share, params))
+            fake_grads = list(torch.autograd.grad(loss_fake * _share(fake, fake_total), params))
         if b == 0 and setup.config.grad_sample_mode == "functorch":
             out_real, loss_real = real.new_zeros(0), real.new_zeros(())  # vmap needs >= 1 example
             setup.empty_batch_grads()
@@ -173,7 +177,7 @@ def generator_step(setup: PrivateSetup, g_optimizer: torch.optim.Optimizer,
         with setup.hooks_off():
             out = setup.model(fake, fake_labels)  # (B,)
             loss = F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
-            share = fake.shape[0] / (fake_total or fake.shape[0])  # this process's part of B
+            share = _share(fake, fake_total)
             grads = list(torch.autograd.grad(loss * share, g_params))
     finally:
         setup.optimizer.zero_grad(set_to_none=True)

@@ -17,7 +17,7 @@ import jinja2
 from dpkit.report import plots
 from dpkit.report.checks import DELTA_UNKNOWN, ReportWarning
 from dpkit.report.collect import RunSummary, parse_epsilon
-from dpkit.report.settings import setting_effects
+from dpkit.report.settings import flat_config, setting_effects
 
 __all__ = ["TEMPLATE", "SECTION_IDS", "Column", "COLUMNS", "render_report", "data_uri"]
 
@@ -114,16 +114,11 @@ _PRIVACY_UTILITY = (
 )
 
 
-def _flat(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    rows = []
-    for key, value in config.items():
-        if key == "format_version":
-            continue
-        if isinstance(value, Mapping):
-            rows += _flat(value, f"{prefix}{key}.")
-        else:
-            rows.append((f"{prefix}{key}", "—" if value is None else str(value)))
-    return rows
+def _flat(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The configuration table of a run: (dotted key, shown value), without format_version."""
+    return [(key, "—" if value is None else str(value))
+            for key, value in flat_config(config).items()
+            if key.rsplit(".", 1)[-1] != "format_version"]
 
 
 def _image(path: Path) -> str:

@@ -24,14 +24,14 @@ IGNORED_SETTINGS = frozenset({"command", "format_version", "seed", "data.seed", 
 
 
 def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"privacy": {"max_grad_norm": 1}}`` -> ``{"privacy.max_grad_norm": 1}`` (lists as
-    tuples, so values can be compared and counted)."""
+    """``{"privacy": {"max_grad_norm": 1}}`` -> ``{"privacy.max_grad_norm": 1}``, depth first
+    in the config's order (values as they are; settings are compared by ``repr``)."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, Mapping):
             flat.update(flat_config(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
+            flat[f"{prefix}{key}"] = value
     return flat
 
 
