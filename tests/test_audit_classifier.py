@@ -58,7 +58,7 @@ def _read_csv(path) -> list[dict[str, str]]:
 
 # ------------------------------------------------------------- the broken engine is caught
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost", "bk"])
 def test_an_engine_without_noise_is_caught(tmp_path, broken_engine, mode):
     result = _gradient_audit(tmp_path, mode=mode)
     report = result.report

@@ -53,7 +53,7 @@ def test_dp_adam_and_adagrad_charge_the_same_accountant(digits16, optimizer, lr)
     assert fit.test_accuracy > 0.5
 
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost", "bk"])
 def test_pgd_and_public_bn_train_privately_in_every_mode(mode):
     bundle = load_dataset("digits", DataOptions(image_size=16, public="holdout", public_size=300))
     cfg = ClassifierConfig(model=ModelConfig(norm="public-bn"), epochs=1, batch_size=128,
@@ -77,7 +77,7 @@ def test_weight_averaging_is_evaluated_and_returned(digits16):
     assert last["test_accuracy"] == pytest.approx(evaluate_accuracy(fit.model, digits16.test))
 
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost", "bk"])
 def test_empty_poisson_batches_still_take_noisy_steps(mode):
     bundle = load_dataset("digits", DataOptions(image_size=16, subset=40))
     cfg = ClassifierConfig(model=ModelConfig(arch="mlp", hidden=(16,)), epochs=1, batch_size=1,

@@ -50,7 +50,7 @@ def private_grads(model, x, y, cfg, batch_size, data):
     return [p.grad.detach().clone() for p in setup.module.parameters()], setup
 
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost", "bk"])
 def test_sigma_zero_update_equals_naive_clipped_mean(mode):
     data = tiny_data()
     x, y = data.tensors()
@@ -172,12 +172,14 @@ def test_target_epsilon_is_reached_by_training():
     assert setup.epsilon() <= 2.0 + 1e-9
 
 
+@pytest.mark.parametrize("mode", ["hooks", "bk"])
 @pytest.mark.parametrize("physical", [None, 7])
-def test_physical_batches_give_the_same_training(physical):
+def test_physical_batches_give_the_same_training(physical, mode):
     def run(phys):
         seed_everything(0)
         model = tiny_model()
-        cfg = PrivacyConfig(noise_multiplier=0.5, delta=1e-4, max_physical_batch_size=phys)
+        cfg = PrivacyConfig(noise_multiplier=0.5, delta=1e-4, max_physical_batch_size=phys,
+                            grad_sample_mode=mode)
         setup = make_private(model, torch.optim.SGD(model.parameters(), lr=0.5), tiny_data(400),
                              cfg, batch_size=30, epochs=1)
         with setup.epoch_loader() as loader:

@@ -8,20 +8,20 @@ import pytest
 import privacy_checks as checks
 
 
-@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost"])
+@pytest.mark.parametrize("mode", ["hooks", "functorch", "ghost", "bk"])
 def test_engine_noise_std_is_sigma_c_over_b_in_every_mode(mode):
     checks.check_engine_noise_scale(mode)
 
 
 @pytest.mark.parametrize("mode,clip_fake", [("hooks", True), ("hooks", False),
                                             ("functorch", True), ("functorch", False),
-                                            ("ghost", True)])
+                                            ("ghost", True), ("bk", True), ("bk", False)])
 def test_gan_discriminator_step_adds_noise_sigma_c_over_b(mode, clip_fake):
     checks.check_gan_noise_scale(mode, clip_fake)
 
 
 @pytest.mark.parametrize("conditioning,mode", [("labelmap", "hooks"), ("projection", "hooks"),
-                                               ("labelmap", "ghost")])
+                                               ("labelmap", "ghost"), ("projection", "bk")])
 def test_one_gan_record_moves_the_clipped_sum_by_at_most_c(conditioning, mode):
     checks.check_gan_record_sensitivity(conditioning, mode)
 
