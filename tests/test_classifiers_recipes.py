@@ -80,3 +80,55 @@ def test_recipe_name_in_config_json(tmp_path, monkeypatch, cli_runner):
     assert config["recipe"] == "fmnist-scatternet-eps3"
     assert config["training"]["lr"] == 16.0 and config["training"]["batch_size"] == 128
     assert config["model"]["arch"] == "scatternet-linear"
+
+
+def test_auto_recipe_is_the_datasets_measured_one_at_the_typed_epsilon():
+    for eps, name in (("3", "fmnist-scatternet-eps3"), ("1", "fmnist-scatternet-eps1"),
+                      ("1.5", "fmnist-scatternet-eps1"), ("8", "fmnist-scatternet-eps3")):
+        cfg, dataset, _ = _settings("--dataset", "fashion-mnist", "--epsilon", eps)
+        r = CLASSIFIER_RECIPES[name]
+        assert (dataset, cfg.recipe, cfg.model.arch) == ("fashion-mnist", name, r["arch"])
+        assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.ema) == (
+            r["batch_size"], r["lr"], r["epochs"], r["ema"])
+        assert cfg.privacy.target_epsilon == float(eps)  # the typed epsilon, not the recipe's
+    cfg, _, _ = _settings("--dataset", "fashion-mnist", "--epsilon", "3", "--epochs", "5")
+    assert cfg.recipe == "fmnist-scatternet-eps3" and cfg.epochs == 5 and cfg.batch_size == 8192
+
+
+def test_auto_recipe_steps_aside_for_another_model_objective_or_no_target_epsilon():
+    plain, _, _ = _settings("--recipe", "none", "--dataset", "fashion-mnist", "--epsilon", "3")
+    assert plain.recipe is None and plain.model.arch == "cnn" and plain.batch_size == 256
+    for extra in (["--model", "cnn"], ["--pgd"], ["--noise-augment", "0.25"],
+                  ["--norm", "group"], ["--augmult", "2"], ["--optimizer", "adam"]):
+        cfg, _, _ = _settings("--dataset", "fashion-mnist", "--epsilon", "3", *extra)
+        assert cfg.recipe is None and cfg.batch_size == 256, extra
+    for privacy in (["--noise-multiplier", "1"], ["--no-dp"]):
+        cfg, _, _ = _settings("--dataset", "fashion-mnist", *privacy)
+        assert cfg.recipe is None and cfg.model.arch == "cnn", privacy
+    cfg, _, _ = _settings("--dataset", "digits", "--epsilon", "3")  # no measured recipe
+    assert cfg.recipe is None and cfg.model.arch == "cnn"
+
+
+def test_a_study_keeps_one_model_along_its_epsilon_axis():
+    from dpkit.commands.runners.study import _parse
+    kw = _parse("classifier", ["--dataset", "fashion-mnist", "--epsilon", "3"])
+    assert kw["recipe"] == "none"
+    kw = _parse("classifier", ["--dataset", "fashion-mnist", "--epsilon", "3",
+                               "--recipe", "fmnist-scatternet-eps3"])
+    assert kw["recipe"] == "fmnist-scatternet-eps3"
+
+
+def test_auto_recipe_is_announced_and_recorded(tmp_path, monkeypatch, cli_runner):
+    import dpkit.classifiers.recipes as recipes
+    monkeypatch.setenv(scattering.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setitem(recipes.DEFAULT_RECIPES, "digits",
+                        ((float("inf"), "fmnist-scatternet-eps3"),))
+    out = tmp_path / "run"
+    res = cli_runner.invoke(cli, ["train-classifier", "--dataset", "digits", "--epsilon", "3",
+                                  "--subset", "600", "--epochs", "1", "--batch-size", "128",
+                                  "--quiet", "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "recipe: fmnist-scatternet-eps3 (the default for digits at epsilon 3;" in res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "fmnist-scatternet-eps3"
+    assert config["model"]["arch"] == "scatternet-linear" and config["training"]["epochs"] == 1

@@ -116,6 +116,52 @@ def test_idx_truncated_file(tmp_path):
         load_dataset("mnist", DataOptions(data_root=str(tmp_path)))
 
 
+def test_split_test_trains_and_tests_on_the_test_files_alone(tmp_path):
+    written = write_mnist(tmp_path, gz=True, n_test=40)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (tmp_path / name).unlink()  # only the t10k files, as in MNIST's test-set download
+    with pytest.raises(DPKitError, match="train split not found"):
+        load_dataset("mnist", DataOptions(data_root=str(tmp_path)))
+    images = torch.from_numpy(written["t10k"][0])
+    bundles = [load_dataset("mnist", DataOptions(data_root=str(tmp_path), split_test=10, seed=s))
+               for s in (0, 1)]
+    for b in bundles:
+        assert (len(b.train), len(b.test)) == (30, 10)
+        rows = torch.cat([b.train.images[:, 0], b.test.images[:, 0]])
+        # a partition of the 40 files' images (every image is distinct), labels kept with them
+        assert sorted(map(bytes, rows.numpy())) == sorted(map(bytes, images.numpy()))
+        for x, y in zip(b.test.images[:, 0], b.test.labels):
+            i = next(k for k in range(40) if torch.equal(images[k], x))
+            assert y == int(written["t10k"][1][i])
+    assert torch.equal(bundles[0].test.images, bundles[1].test.images)  # no seed moves the test
+    b = load_dataset("mnist", DataOptions(data_root=str(tmp_path), split_test=10, subset=20))
+    assert len(b.train) == 20 and len(b.heldout) == 10  # members within the training part
+    assert dataset_from_record(b.split_record()).train.images.equal(b.train.images)
+    with pytest.raises(DPKitError, match="split_test=40 leaves no training examples"):
+        load_dataset("mnist", DataOptions(data_root=str(tmp_path), split_test=40))
+
+
+def test_split_test_from_the_command_line(tmp_path, cli_runner):
+    from dpkit.cli import cli
+    write_mnist(tmp_path / "MNIST" / "raw", gz=True, n_train=0, n_test=60)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (tmp_path / "MNIST" / "raw" / name).unlink()
+    out = tmp_path / "run"
+    res = cli_runner.invoke(cli, ["train-classifier", "--dataset", "mnist", "--data-root",
+                                  str(tmp_path), "--split-test", "12", "--model", "mlp",
+                                  "--hidden", "16", "--no-dp", "--epochs", "1", "--batch-size",
+                                  "16", "--quiet", "--json", "--out", str(out)],
+                            catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["train_size"] == 48
+    assert json.loads((out / "split.json").read_text())["options"]["split_test"] == 12
+    res = cli_runner.invoke(cli, ["train-classifier", "--dataset", "mnist", "--data-root",
+                                  str(tmp_path), "--split-test", "60", "--no-dp",
+                                  "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "--split-test 60 leaves no training examples" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "bad").exists()
+
+
 # ---------- CIFAR-10 ----------
 
 @pytest.mark.parametrize("point_at_batches", [False, True])

@@ -13,8 +13,8 @@ from dpkit.classifiers.models import (ARCHITECTURES, MLP, GroupNormResNet, Model
                                       TramerBonehCNN, build_model)
 from dpkit.classifiers.norms import (NORMS, ChannelAffine, PublicBatchNorm, PublicNorm, WSConv2d,
                                      public_statistics)
-from dpkit.classifiers.recipes import (CLASSIFIER_RECIPES, classifier_recipe, flip_invariant,
-                                       format_recipes)
+from dpkit.classifiers.recipes import (CLASSIFIER_RECIPES, classifier_recipe, default_recipe,
+                                       flip_invariant, format_recipes)
 from dpkit.classifiers.runs import TrainResult, resume_classifier, run_config, train_classifier
 from dpkit.classifiers.smoothing import (ABSTAIN, Certificate, CertifiedResult, certified_accuracy,
                                          certify, clopper_pearson_lower)
@@ -33,6 +33,7 @@ __all__ = [
     "pgd_attack", "predict", "public_statistics", "resume_classifier", "robust_accuracy",
     "robust_curve", "run_config", "train_classifier", "AdversarialCoins",
     "check_classifier_data", "training_inputs", "CLASSIFIER_RECIPES", "classifier_recipe",
+    "default_recipe",
     "flip_invariant", "format_recipes", "FeatureDataset", "ScatteringParams", "cached_features",
     "ScatterHead", "ScatterNet", "dp_feature_statistics",
 ]

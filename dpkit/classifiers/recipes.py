@@ -36,12 +36,14 @@ accounts for, see Papernot & Steinke 2022, arXiv:2110.03620):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dpkit.errors import DPKitError
 
-__all__ = ["CLASSIFIER_RECIPES", "FLIP_INVARIANT", "RECIPE_KEYS", "classifier_recipe",
-           "flip_invariant", "format_recipes"]
+__all__ = ["CLASSIFIER_RECIPES", "DEFAULT_RECIPES", "FLIP_INVARIANT", "MODEL_CHOICES",
+           "RECIPE_KEYS", "classifier_recipe", "default_recipe", "flip_invariant",
+           "format_recipes"]
 
 # Data sets whose labels do not change under a horizontal flip (so flipped views are valid
 # augmentations): objects, garments, faces. Digits and characters are not.
@@ -79,6 +81,35 @@ CLASSIFIER_RECIPES: dict[str, dict[str, Any]] = {
         "batch_size": 4096, "max_grad_norm": 1.0, "lr": 4.0, "momentum": 0.0, "epochs": 100,
         "grad_sample_mode": "hooks", "augmult": 4},
 }
+
+
+# The recipe a data set trains with by default, by target ε: (largest ε it serves, recipe name),
+# in increasing ε. Only data sets whose recipes were measured on the full data are listed
+# (BENCHMARKS.md); others keep the command's plain defaults.
+DEFAULT_RECIPES: dict[str, tuple[tuple[float, str], ...]] = {
+    "fashion-mnist": ((1.5, "fmnist-scatternet-eps1"), (math.inf, "fmnist-scatternet-eps3")),
+}
+
+# Settings that choose another model or training objective than a recipe's (a pixel model,
+# adversarial or noise training, augmentation): when the user gives any of them, no recipe is
+# taken by default (a ScatterNet recipe's B and lr would not suit them).
+MODEL_CHOICES = frozenset({"arch", "norm", "weight_standardization", "hidden", "no_bias",
+                           "init_scale", "width", "pgd", "noise_augment", "augmult",
+                           "optimizer"})
+
+
+def default_recipe(dataset: str, epsilon: float | None,
+                   given: frozenset[str] | set[str] = frozenset()) -> str | None:
+    """The recipe ``dataset`` trains with by default at target ``epsilon`` (see
+    :data:`DEFAULT_RECIPES`), or None: for a data set without one, without a target ε (a fixed
+    noise multiplier or no DP), or when ``given`` (the settings the user chose) holds one of
+    :data:`MODEL_CHOICES`."""
+    if epsilon is None or not math.isfinite(epsilon) or given & MODEL_CHOICES:
+        return None
+    for largest, name in DEFAULT_RECIPES.get(dataset, ()):
+        if epsilon <= largest:
+            return name
+    return None
 
 
 def classifier_recipe(name: str) -> dict[str, Any]:

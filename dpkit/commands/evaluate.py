@@ -23,7 +23,8 @@ __all__ = ["evaluate", "get_metric", "metric_names"]
 
 F = Callable[..., Any]
 # the data options (--dataset ...) of --samples
-_DATA_KEYS = ("dataset", "data_root", "download", "image_size", "grayscale", "subset", "classes")
+_DATA_KEYS = ("dataset", "data_root", "download", "image_size", "grayscale", "subset", "classes",
+              "split_test")
 
 
 def get_metric(name: str) -> MetricFamily:

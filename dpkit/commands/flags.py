@@ -91,6 +91,7 @@ FIELD_FLAGS: dict[str, str] = {
     "grayscale=False": "--rgb",
     "subset": "--subset",
     "classes": "--classes",
+    "split_test": "--split-test",
     "public": "--public-data",
     "public_size": "--public-size",
     # evaluate

@@ -86,7 +86,8 @@ def privacy_options(f: F) -> F:
 def data_options(*, default_dataset: str = "digits", default_image_size: int | None = None,
                  image_size_help: str = "Resize images to this size (default: native)."
                  ) -> Callable[[F], F]:
-    """--dataset, --data-root, --download, --image-size, --grayscale/--rgb, --subset, --classes."""
+    """--dataset, --data-root, --download, --image-size, --grayscale/--rgb, --subset, --classes,
+    --split-test."""
 
     def deco(f: F) -> F:
         opts = [
@@ -103,6 +104,10 @@ def data_options(*, default_dataset: str = "digits", default_image_size: int | N
                          help="Use only N private training examples (a fixed random subset)."),
             click.option("--classes", type=str, default=None,
                          help="Keep only these classes, e.g. 0,1 (relabelled in that order)."),
+            click.option("--split-test", type=int, default=None,
+                         help="Use the dataset's test files only: N of them (a fixed choice) "
+                              "are the test split, the rest the training split (e.g. MNIST's "
+                              "t10k files alone: --split-test 2000)."),
         ]
         return stack_options(opts)(f)
 

@@ -15,11 +15,14 @@ __all__ = ["train_classifier_command"]
 
 
 @click.command("train-classifier")
-@click.option("--recipe", default=None,
+@click.option("--recipe", default="auto", show_default=True,
               help="A named recipe (dataset, model, batch size, C, lr, momentum, epochs, "
                    "grad-sample mode, augmult, epsilon) whose values become the defaults; "
                    "options given explicitly override them. 'list' prints the recipes; 'none' "
-                   "= no recipe.")
+                   "= no recipe; 'auto' = the dataset's measured recipe for the --epsilon "
+                   "typed (fashion-mnist: fmnist-scatternet-eps1 up to 1.5, else "
+                   "fmnist-scatternet-eps3), unless --model, --norm, --pgd, --noise-augment, "
+                   "--augmult, --optimizer (...) choose another model or objective.")
 @data_options(default_dataset="digits")
 @click.option("--model", "arch", type=click.Choice(ARCHITECTURES), default="cnn", show_default=True,
               help="cnn = Tramer-Boneh tanh CNN (28x28/32x32), mlp, resnet = GroupNorm ResNet, "
@@ -89,6 +92,7 @@ def train_classifier_command(**kw: Any) -> None:
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --pgd --pgd-eps 0.1
     dpkit train-classifier --dataset fashion-mnist --epsilon 3 --norm public-bn \\
         --public-data mnist --data-root DIR
+    dpkit train-classifier --dataset fashion-mnist --epsilon 3     (its recipe: ScatterNet)
     dpkit train-classifier --recipe list
     dpkit train-classifier --recipe fmnist-scatternet-eps3 --epochs 30
     """

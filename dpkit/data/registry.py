@@ -3,7 +3,9 @@
 Every dataset is loaded as uint8 tensors, optionally resized / converted in channels, and split into
 a private training set, a test set and optionally a public set. The indices of the private
 training examples (into the source's training split) are recorded, so attacks know exactly which
-records were members.
+records were members. ``DataOptions.split_test`` builds both splits from the source's test files
+(for a data set whose training files are not at hand); the indices then point into their
+training part.
 
 The table starts with dpkit's own datasets (``builtin.BUILTIN_SOURCES``); ``register`` adds more.
 """
@@ -23,11 +25,13 @@ from dpkit.errors import DPKitError, require
 
 __all__ = [
     "DataOptions", "DatasetBundle", "register", "register_builtin_datasets", "get", "names",
-    "load_dataset", "dataset_from_record",
+    "load_dataset", "dataset_from_record", "SPLIT_TEST_SEED",
 ]
 
 
 _REGISTRY: dict[str, DatasetSource] = {source.name: source for source in BUILTIN_SOURCES}
+
+SPLIT_TEST_SEED = 10_000  # fixed: DataOptions.split_test's test examples never change
 
 
 def register_builtin_datasets() -> None:
@@ -75,6 +79,10 @@ class DataOptions:
             the name of another dataset (its test split, resized/converted to match).
         public_size: number of public examples.
         seed: seeds the choice of subset and public hold-out (not the training).
+        split_test: use the source's test files only (for a data set whose training files are
+            not at hand, e.g. MNIST's t10k files alone): this many of them, a fixed choice that
+            no seed changes (:data:`SPLIT_TEST_SEED`), are the test split, the others the
+            training split. None: the source's own train/test split.
     """
 
     data_root: str | None = None
@@ -86,6 +94,7 @@ class DataOptions:
     public: str | None = None
     public_size: int = 1000
     seed: int = 0
+    split_test: int | None = None
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
@@ -94,6 +103,8 @@ class DataOptions:
         if self.subset is not None:
             require(self.subset >= 1, f"subset={self.subset} must be >= 1")
         require(self.public_size >= 1, f"public_size={self.public_size} must be >= 1")
+        if self.split_test is not None:
+            require(self.split_test >= 1, f"split_test={self.split_test} must be >= 1")
         if self.classes is not None:
             require(len(set(self.classes)) == len(self.classes) and len(self.classes) >= 2,
                     f"classes={tuple(self.classes)} must name at least two distinct classes")
@@ -179,6 +190,19 @@ def _load_split(source: DatasetSource, split: str, opts: DataOptions,
     return source.loader(split, root=root, download=opts.download)
 
 
+def _split_test_files(raw: RawSplit, n_test: int) -> tuple[RawSplit, RawSplit]:
+    """The (train, test) splits of one split's examples: ``n_test`` of them, drawn with the
+    fixed :data:`SPLIT_TEST_SEED`, are test; both keep the files' order."""
+    n = raw.labels.shape[0]
+    require(n_test < n, f"split_test={n_test} leaves no training examples (the test files hold "
+                        f"{n}); use split_test={n // 5} or less")
+    chosen = torch.zeros(n, dtype=torch.bool)
+    chosen[torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_TEST_SEED))[:n_test]] \
+        = True
+    return (RawSplit(raw.images[~chosen], raw.labels[~chosen], raw.class_names),
+            RawSplit(raw.images[chosen], raw.labels[chosen], raw.class_names))
+
+
 def _check_classes(name: str, classes: tuple[int, ...] | None, num_classes: int) -> None:
     if classes is not None:
         bad = [c for c in classes if not 0 <= c < num_classes]
@@ -198,8 +222,12 @@ def load_dataset(name: str, opts: DataOptions | None = None) -> DatasetBundle:
         source.check_files(Path(opts.data_root) if opts.data_root else None, opts.public)
     if source.num_classes:
         _check_classes(name, opts.classes, source.num_classes)
-    train_raw = _load_split(source, "train", opts, opts.image_size)
-    test_raw = _load_split(source, "test", opts, opts.image_size)
+    if opts.split_test is not None:
+        train_raw, test_raw = _split_test_files(
+            _load_split(source, "test", opts, opts.image_size), opts.split_test)
+    else:
+        train_raw = _load_split(source, "train", opts, opts.image_size)
+        test_raw = _load_split(source, "test", opts, opts.image_size)
     source_classes = source.num_classes or _count_classes(train_raw, test_raw)
     if not source.num_classes:
         _check_classes(name, opts.classes, source_classes)

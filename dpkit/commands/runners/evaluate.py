@@ -113,7 +113,7 @@ def run_samples(*, samples: str, data: dict[str, Any], out: str | None, metrics:
                                  param_hint="--metric")
     opts = DataOptions(data_root=data["data_root"], download=data["download"],
                        image_size=data["image_size"], grayscale=data["grayscale"],
-                       subset=data["subset"],
+                       subset=data["subset"], split_test=data["split_test"],
                        classes=parse_int_list(data["classes"], name="--classes"))
     cfg = configs_from(options, seed)["generative"](tuple(metrics))
     resolved = resolve_features(cfg.features, inception_weights=cfg.inception_weights)

@@ -43,7 +43,8 @@ RESERVED: dict[str, tuple[str, ...]] = {
     "classifier": _STUDY_SET + ("dataset", "epsilon", "noise-multiplier", "no-dp"),
     "gan": _STUDY_SET + ("dataset", "epsilon", "noise-multiplier", "no-dp"),
     "evaluate": _STUDY_SET + ("metric", "samples", "dataset", "data-root", "download",
-                              "image-size", "grayscale", "rgb", "subset", "classes"),
+                              "image-size", "grayscale", "rgb", "subset", "classes",
+                              "split-test"),
     "attack": _STUDY_SET + ("method",),
 }
 _WHERE = {"classifier": "train-classifier", "gan": "train-gan", "evaluate": "evaluate",
@@ -103,7 +104,11 @@ def _parse(table: str, argv: list[str]) -> dict[str, Any]:
     except click.UsageError as exc:
         raise DPKitError(f"[{table}] {exc.format_message()}") from None
     if table == "classifier":  # what a --recipe may fill in
-        return dict(ctx.params) | {"given": typed_options(ctx)}
+        given = typed_options(ctx)
+        params = dict(ctx.params) | {"given": given}
+        if "recipe" not in given:  # train-classifier's "auto" picks by epsilon: along a study's
+            params["recipe"] = "none"  # epsilon axis it would change the model; a typed one stays
+        return params
     return dict(ctx.params)
 
 

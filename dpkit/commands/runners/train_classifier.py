@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from dpkit.classifiers import (ClassifierConfig, ModelConfig, PGDConfig, TrainResult,
-                               classifier_recipe, flip_invariant, format_recipes,
+                               classifier_recipe, default_recipe, flip_invariant,
+                               format_recipes,
                                resume_classifier, train_classifier)
 from dpkit.commands.flags import to_cli
 from dpkit.commands.options import fmt_eps, parse_int_list, privacy_notes
@@ -61,25 +62,42 @@ def run(kw: dict[str, Any]) -> None:
         if kw["resume_dir"] is not None:
             result = resume_classifier(kw["resume_dir"], device=device, quiet=quiet)
         else:
+            auto = kw.get("recipe") == "auto" and chosen_recipe(kw)
             cfg, dataset, data = settings_from(kw)
+            if auto and world.is_main and not as_json:
+                click.echo(f"recipe: {auto} (the default for {dataset} at epsilon "
+                           f"{fmt_eps(cfg.privacy.target_epsilon)}; --recipe none: the "
+                           f"command's plain defaults)", err=True)
             result = train_classifier(cfg, dataset=dataset, data=data, out=kw.pop("out"),
                                       device=device, quiet=quiet)
         if world.is_main:
             emit(result, as_json=as_json, text=lambda: _text(result))
 
 
+def chosen_recipe(kw: dict[str, Any]) -> str | None:
+    """The recipe ``kw["recipe"]`` names; ``"auto"`` (train-classifier's default) is the
+    dataset's default recipe at the typed --epsilon (:func:`default_recipe`), or none."""
+    name = kw.get("recipe")
+    if name == "auto":
+        return default_recipe(kw["dataset"], kw["epsilon"], kw.get("given", frozenset()))
+    return None if name in (None, "none") else name
+
+
 def apply_recipe(kw: dict[str, Any]) -> str | None:
-    """Fill ``kw`` with the values of the recipe ``kw["recipe"]`` for every option the user did
-    not type (``kw["given"]``; pops both); its epsilon only when none of --epsilon,
-    --noise-multiplier and --no-dp was given. Returns the recipe's name (None: no recipe)."""
-    name, given = kw.pop("recipe", None), kw.pop("given", frozenset())
-    if name is None or name == "none":
+    """Fill ``kw`` with the values of the recipe ``kw["recipe"]`` (:func:`chosen_recipe`) for
+    every option the user did not type (``kw["given"]``; pops both); its epsilon only when none
+    of --epsilon, --noise-multiplier and --no-dp was given. Returns the recipe's name (None: no
+    recipe)."""
+    name = chosen_recipe(kw)
+    kw.pop("recipe", None)
+    given = kw.pop("given", frozenset())
+    if name is None:
         return None
     try:
         recipe = classifier_recipe(name)
     except DPKitError as e:
         raise click.UsageError(f"--recipe {name!r} is unknown; choose one of "
-                               f"{', '.join(CLASSIFIER_RECIPES)}, list or none") from e
+                               f"{', '.join(CLASSIFIER_RECIPES)}, list, auto or none") from e
     for key, value in recipe.items():
         if key == "epsilon" and given & {"epsilon", "noise_multiplier", "no_dp"}:
             continue
@@ -109,7 +127,7 @@ def settings_from(kw: dict[str, Any]) -> tuple[ClassifierConfig, str, DataOption
                        subset=kw.pop("subset"),
                        classes=parse_int_list(kw.pop("classes"), name="--classes"),
                        public=kw.pop("public_data"), public_size=kw.pop("public_size"),
-                       seed=kw["seed"])
+                       split_test=kw.pop("split_test"), seed=kw["seed"])
     dataset = kw.pop("dataset")
     augmult, flip = kw.pop("augmult"), kw.pop("augment_flip")
     cfg = ClassifierConfig(model=model, privacy=privacy, optimizer=kw.pop("optimizer"),

@@ -44,7 +44,8 @@ def config_from(kw: dict[str, Any]) -> GANConfig:
                        image_size=kw["image_size"] if kw["image_size"] is not None
                        else GANConfig().data.image_size,
                        grayscale=_grayscale(kw["channels"], kw["grayscale"]), subset=kw["subset"],
-                       classes=parse_int_list(kw["classes"], name="--classes"), seed=kw["seed"])
+                       classes=parse_int_list(kw["classes"], name="--classes"),
+                       split_test=kw["split_test"], seed=kw["seed"])
     cfg = GANConfig(dataset=kw["dataset"], data=data, privacy=privacy,
                      latent_dim=kw["latent_dim"], g_width=kw["g_width"], d_width=kw["d_width"],
                      epochs=_given(kw, "epochs"), batch_size=_given(kw, "batch_size"),
