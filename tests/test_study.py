@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -348,3 +349,45 @@ def test_report_settings_effects_from_configs(tmp_path: Path) -> None:
                                  "lr + optimizer=0.5 / sgd": ((0.1, 0.5), (10.0, 0.7))}
     opt = effects["training.lr+training.optimizer"]
     assert not opt.numeric and opt.label == "lr + optimizer"
+
+
+def test_seed_groups_average_runs_that_differ_only_in_their_seed() -> None:
+    """seed_groups: one group per setting and ε, mean and sample std of the main metric; a
+    lone run, or runs whose seeds coincide, make no group."""
+    import statistics
+
+    from dpkit.report.seeds import seed_groups
+
+    class Run:
+        def __init__(self, c: float, eps: float, seed: int, acc: float) -> None:
+            self.kind, self.private, self.test_accuracy = "train-classifier", True, acc
+            self.training_config = {"privacy": {"max_grad_norm": c, "target_epsilon": eps},
+                                    "data": {"seed": seed}, "seed": seed}
+
+    runs = [Run(0.1, 3.0, 0, 0.80), Run(1.0, 3.0, 0, 0.70), Run(0.1, 3.0, 1, 0.84),
+            Run(0.1, 1.0, 0, 0.60), Run(0.1, 1.0, 1, 0.62), Run(0.1, 3.0, 2, 0.83),
+            Run(1.0, 1.0, 5, 0.5), Run(1.0, 1.0, 5, 0.6)]
+    groups = {g.label: g for g in seed_groups(runs)}
+    assert set(groups) == {"eps=3, privacy.max_grad_norm=0.1",
+                           "eps=1, privacy.max_grad_norm=0.1"}
+    g = groups["eps=3, privacy.max_grad_norm=0.1"]
+    assert g.seeds == (0, 1, 2) and g.values == (0.80, 0.84, 0.83)
+    assert g.mean == pytest.approx(0.82333333) and g.std == pytest.approx(
+        statistics.stdev([0.80, 0.84, 0.83])) and g.std == pytest.approx(0.0208167, abs=1e-6)
+
+
+def test_study_with_seeds_reports_mean_and_std(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    res = _dpkit("study", "--dataset", "digits", "--epsilons", "8", "--seeds", "0,1",
+                 "--models", "classifier", "--metrics", "accuracy", "--set", "model=mlp",
+                 "--set", "hidden=16", "--set", "epochs=1", "--set", "subset=200",
+                 "--set", "batch-size=50", "--out", str(out), "--quiet")
+    assert res.exit_code == 0, res.output
+    accs = sorted(float(r["value"]) for r in _rows(out / "results.csv"))
+    html = (out / "report.html").read_text()
+    assert '<section id="seeds">' in html
+    row = re.search(r"<td>eps=8</td><td>test accuracy</td><td>2</td><td>([^<]+)</td>", html)
+    assert row is not None, html[html.index('id="seeds"'):][:2000]
+    mean, std = (float(t) for t in row.group(1).split(" ± "))
+    assert mean == pytest.approx(sum(accs) / 2, abs=1e-3)
+    assert std == pytest.approx(abs(accs[1] - accs[0]) / 2 ** 0.5, rel=0.05, abs=1e-3)

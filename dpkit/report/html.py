@@ -17,6 +17,7 @@ import jinja2
 from dpkit.report import plots
 from dpkit.report.checks import DELTA_UNKNOWN, ReportWarning
 from dpkit.report.collect import RunSummary, parse_epsilon
+from dpkit.report.seeds import seed_groups
 from dpkit.report.settings import flat_config, setting_effects
 
 __all__ = ["TEMPLATE", "SECTION_IDS", "Column", "COLUMNS", "render_report", "data_uri"]
@@ -199,7 +200,11 @@ def render_report(runs: Sequence[tuple[str, RunSummary]],
     settings = [(f"{e.metric} vs {e.label} ({e.setting}), a line per value of the other "
                  f"settings the runs vary", data_uri(plots.setting_png(e)))
                 for e in setting_effects([run for _, run in runs])]
+    seeds = [{"kind": g.kind, "label": g.label, "metric": g.metric, "n": len(g.values),
+              "seeds": ", ".join(map(str, g.seeds)), "mean": _num(g.mean),
+              "std": _num(g.std, ".2g"), "values": ", ".join(_num(v) for v in g.values)}
+             for g in seed_groups([run for _, run in runs])]
     return _environment().get_template(TEMPLATE).render(
         title=title, headers=[COLUMNS[k].header for k in shown], rows=rows,
-        warnings=[w.to_dict() for w in warnings], curves=curves, settings=settings,
+        warnings=[w.to_dict() for w in warnings], curves=curves, settings=settings, seeds=seeds,
         runs=[_run_view(i, name, run, warnings) for i, (name, run) in enumerate(runs)])

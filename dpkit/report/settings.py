@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from dpkit.report.collect import RunSummary
 
 __all__ = ["IGNORED_SETTINGS", "SettingEffect", "flat_config", "varied_settings",
-           "linked_settings", "setting_effects", "main_metric"]
+           "linked_settings", "setting_effects", "main_metric", "privacy_level",
+           "measured_by_kind"]
 
 # keys that differ between runs without being a setting to study: the ε axis (the
 # privacy-utility figures show it), seeds, where the data lives, bookkeeping
@@ -43,6 +44,23 @@ def main_metric(kind: str) -> tuple[str, Callable[[RunSummary], float | None]] |
     if kind == "train-gan":
         return "downstream accuracy", lambda r: r.evaluation("downstream_accuracy")
     return None
+
+
+Metric = Callable[[RunSummary], "float | None"]
+
+
+def measured_by_kind(runs: Sequence[RunSummary], *,
+                     order: Callable[[Any], Any] = list
+                     ) -> Iterator[tuple[str, str, Metric, list[RunSummary]]]:
+    """Per kind of run that has a :func:`main_metric` (kinds in ``order`` of the set of kinds
+    as first seen): (kind, metric name, metric, the runs of that kind with a finite value)."""
+    for kind in order(dict.fromkeys(r.kind for r in runs)):
+        metric = main_metric(kind)
+        if metric is None:
+            continue
+        name, get = metric
+        yield kind, name, get, [r for r in runs if r.kind == kind and get(r) is not None
+                                and math.isfinite(get(r))]  # type: ignore[arg-type]
 
 
 def varied_settings(runs: Sequence[RunSummary]) -> list[str]:
@@ -79,7 +97,8 @@ def _value(flat: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return flat.get(keys[0]) if len(keys) == 1 else " / ".join(str(flat.get(k)) for k in keys)
 
 
-def _privacy_level(run: RunSummary) -> str:
+def privacy_level(run: RunSummary) -> str:
+    """``eps=3`` (the target ε), ``eps=inf`` (no DP) or ``fixed sigma``."""
     target = flat_config(run.training_config).get("privacy.target_epsilon")
     if not run.private:
         return "eps=inf"
@@ -120,22 +139,16 @@ def setting_effects(runs: Sequence[RunSummary]) -> list[SettingEffect]:
     setting, one series per combination of the other varied settings (and target ε when the
     runs have several). Settings with fewer than two values measured are left out."""
     effects = []
-    for kind in sorted({r.kind for r in runs}):
-        metric = main_metric(kind)
-        if metric is None:
-            continue
-        name, get = metric
-        group = [r for r in runs if r.kind == kind and get(r) is not None
-                 and math.isfinite(get(r))]  # type: ignore[arg-type]
+    for kind, name, get, group in measured_by_kind(runs, order=sorted):
         varied = linked_settings(group, varied_settings(group))
-        levels = {_privacy_level(r) for r in group}
+        levels = {privacy_level(r) for r in group}
         for keys in varied:
             others = [k for k in varied if k != keys]
             series: dict[str, list[tuple[Any, float]]] = {}
             for run in group:
                 flat = flat_config(run.training_config)
                 label = ", ".join([f"{_label('+'.join(k))}={_value(flat, k)}" for k in others]
-                                  + ([_privacy_level(run)] if len(levels) > 1 else []))
+                                  + ([privacy_level(run)] if len(levels) > 1 else []))
                 series.setdefault(label or "runs", []).append((_value(flat, keys), get(run)))
             xs = {repr(x) for pts in series.values() for x, _ in pts}
             if len(xs) < 2:
