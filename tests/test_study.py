@@ -386,8 +386,12 @@ def test_study_with_seeds_reports_mean_and_std(tmp_path: Path) -> None:
     accs = sorted(float(r["value"]) for r in _rows(out / "results.csv"))
     html = (out / "report.html").read_text()
     assert '<section id="seeds">' in html
-    row = re.search(r"<td>eps=8</td><td>test accuracy</td><td>2</td><td>([^<]+)</td>", html)
+    row = re.search(r"<td>eps=8</td><td>test accuracy</td><td>2</td><td>([^<]+)</td>"
+                    r"<td>([^<]+)</td><td>0, 1</td>", html)
     assert row is not None, html[html.index('id="seeds"'):][:2000]
     mean, std = (float(t) for t in row.group(1).split(" ± "))
+    by_seed = {r["seed"]: float(r["value"]) for r in _rows(out / "results.csv")}
+    assert [float(t) for t in row.group(2).split(", ")] == pytest.approx(
+        [by_seed["0"], by_seed["1"]], abs=1e-4)
     assert mean == pytest.approx(sum(accs) / 2, abs=1e-3)
     assert std == pytest.approx(abs(accs[1] - accs[0]) / 2 ** 0.5, rel=0.05, abs=1e-3)

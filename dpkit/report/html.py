@@ -202,7 +202,7 @@ def render_report(runs: Sequence[tuple[str, RunSummary]],
                 for e in setting_effects([run for _, run in runs])]
     seeds = [{"kind": g.kind, "label": g.label, "metric": g.metric, "n": len(g.values),
               "seeds": ", ".join(map(str, g.seeds)), "mean": _num(g.mean),
-              "std": _num(g.std, ".2g"), "values": ", ".join(_num(v) for v in g.values)}
+              "std": _num(g.std, ".2g"), "numbers": ", ".join(_num(v) for v in g.values)}
              for g in seed_groups([run for _, run in runs])]
     return _environment().get_template(TEMPLATE).render(
         title=title, headers=[COLUMNS[k].header for k in shown], rows=rows,
