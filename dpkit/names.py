@@ -16,7 +16,8 @@ __all__ = ["ACCOUNTANTS", "ALL_ACCOUNTANTS", "GRAD_SAMPLE_MODES", "DEVICES", "AR
            "DOWNSTREAM_METRICS", "GAN_METRICS", "METRICS", "SAMPLE_FORMATS", "CONDITIONINGS",
            "D_STEPS_SCHEDULES", "CLASSIFIER_METHODS",
            "GAN_METHODS", "MEMBERSHIP_METHODS", "RECONSTRUCTION_METHODS", "AUDIT_BOUNDS",
-           "AUDIT_VERDICTS", "CANARY_TYPES", "GAN_CANARY_TYPES"]
+           "AUDIT_VERDICTS", "CANARY_TYPES", "GAN_CANARY_TYPES", "DEFAULT_RECIPES",
+           "default_recipes_text"]
 
 # engine: accountants whose ε is an upper bound for Poisson-subsampled Gaussian steps (the only
 # ones allowed to calibrate σ or report a training run's ε) ...
@@ -39,6 +40,22 @@ SCATTER_HEADS = ("linear", "cnn")
 SCATTER_NORMS = ("group", "data", "none")
 NORMS = ("none", "group", "public-bn")
 OPTIMIZERS = ("sgd", "adam", "adagrad")
+# the recipe (dpkit.classifiers.recipes) a data set trains with by default, by target ε:
+# (largest ε it serves, recipe name), in increasing ε. Only data sets whose recipes were measured
+# on the full data are listed (BENCHMARKS.md); others keep the command's plain defaults.
+DEFAULT_RECIPES: dict[str, tuple[tuple[float, str], ...]] = {
+    "fashion-mnist": ((1.5, "fmnist-scatternet-eps1"), (float("inf"), "fmnist-scatternet-eps3")),
+}
+
+
+def default_recipes_text() -> str:
+    """:data:`DEFAULT_RECIPES` in words, for --help: ``fashion-mnist: A up to 1.5, else B``."""
+    parts = []
+    for dataset, steps in DEFAULT_RECIPES.items():
+        words = [f"{name} up to {largest:g}" if largest != float("inf") else f"else {name}"
+                 for largest, name in steps]
+        parts.append(f"{dataset}: {', '.join(words)}")
+    return "; ".join(parts)
 
 # data: dpkit's own datasets, in registration order (``data.builtin.BUILTIN_SOURCES``)
 DATASETS = ("digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "fer2013", "celeba",

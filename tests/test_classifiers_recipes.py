@@ -95,6 +95,19 @@ def test_auto_recipe_is_the_datasets_measured_one_at_the_typed_epsilon():
     assert cfg.recipe == "fmnist-scatternet-eps3" and cfg.epochs == 5 and cfg.batch_size == 8192
 
 
+def test_default_recipes_name_real_recipes_in_increasing_epsilon_and_help_shows_them():
+    from dpkit.names import DEFAULT_RECIPES, default_recipes_text
+    for dataset, steps in DEFAULT_RECIPES.items():
+        bounds = [largest for largest, _ in steps]
+        assert bounds == sorted(bounds) and bounds[-1] == float("inf"), dataset
+        for _, name in steps:
+            assert CLASSIFIER_RECIPES[name]["dataset"] == dataset, name
+    text = default_recipes_text()
+    assert text == "fashion-mnist: fmnist-scatternet-eps1 up to 1.5, else fmnist-scatternet-eps3"
+    recipe_option = next(p for p in train_classifier_command.params if p.name == "recipe")
+    assert text in recipe_option.help
+
+
 def test_auto_recipe_steps_aside_for_another_model_objective_or_no_target_epsilon():
     plain, _, _ = _settings("--recipe", "none", "--dataset", "fashion-mnist", "--epsilon", "3")
     assert plain.recipe is None and plain.model.arch == "cnn" and plain.batch_size == 256

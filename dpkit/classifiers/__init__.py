@@ -33,7 +33,7 @@ __all__ = [
     "pgd_attack", "predict", "public_statistics", "resume_classifier", "robust_accuracy",
     "robust_curve", "run_config", "train_classifier", "AdversarialCoins",
     "check_classifier_data", "training_inputs", "CLASSIFIER_RECIPES", "classifier_recipe",
-    "default_recipe",
-    "flip_invariant", "format_recipes", "FeatureDataset", "ScatteringParams", "cached_features",
+    "default_recipe", "flip_invariant", "format_recipes", "FeatureDataset", "ScatteringParams",
+    "cached_features",
     "ScatterHead", "ScatterNet", "dp_feature_statistics",
 ]

@@ -24,8 +24,8 @@ from dpkit.classifiers.scatternet import NORM_NOISE_MULTIPLIER, ScatterNet
 from dpkit.errors import DPKitError, require
 from dpkit.names import ARCHITECTURES, SCATTER_NORMS, SCATTERNET_ARCHITECTURES
 
-__all__ = ["ARCHITECTURES", "SCATTERNET_ARCHITECTURES", "DEFAULT_IMAGE_SIZE", "MIN_IMAGE_SIZE", "ModelConfig",
-           "TramerBonehCNN", "MLP", "GroupNormResNet", "build_model"]
+__all__ = ["ARCHITECTURES", "SCATTERNET_ARCHITECTURES", "DEFAULT_IMAGE_SIZE", "MIN_IMAGE_SIZE",
+           "ModelConfig", "TramerBonehCNN", "MLP", "GroupNormResNet", "build_model"]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ import math
 from typing import Any
 
 from dpkit.errors import DPKitError
+from dpkit.names import DEFAULT_RECIPES  # by data set and target ε (the command line shows it)
 
 __all__ = ["CLASSIFIER_RECIPES", "DEFAULT_RECIPES", "FLIP_INVARIANT", "MODEL_CHOICES",
            "RECIPE_KEYS", "classifier_recipe", "default_recipe", "flip_invariant",
@@ -88,13 +89,6 @@ CLASSIFIER_RECIPES: dict[str, dict[str, Any]] = {
         "grad_sample_mode": "hooks", "augmult": 4},
 }
 
-
-# The recipe a data set trains with by default, by target ε: (largest ε it serves, recipe name),
-# in increasing ε. Only data sets whose recipes were measured on the full data are listed
-# (BENCHMARKS.md); others keep the command's plain defaults.
-DEFAULT_RECIPES: dict[str, tuple[tuple[float, str], ...]] = {
-    "fashion-mnist": ((1.5, "fmnist-scatternet-eps1"), (math.inf, "fmnist-scatternet-eps3")),
-}
 
 # Settings that choose another model or training objective than a recipe's (a pixel model,
 # adversarial or noise training, augmentation): when the user gives any of them, no recipe is

@@ -9,7 +9,8 @@ import click
 from dpkit.commands.options import (data_options, device_option, json_option, out_option,
                                     privacy_options, quiet_option, refuse_options_with_resume,
                                     seed_option, typed_options)
-from dpkit.names import ARCHITECTURES, NORMS, OPTIMIZERS, SCATTER_NORMS
+from dpkit.names import (ARCHITECTURES, NORMS, OPTIMIZERS, SCATTER_NORMS,
+                         default_recipes_text)
 
 __all__ = ["train_classifier_command"]
 
@@ -20,9 +21,9 @@ __all__ = ["train_classifier_command"]
                    "grad-sample mode, augmult, epsilon) whose values become the defaults; "
                    "options given explicitly override them. 'list' prints the recipes; 'none' "
                    "= no recipe; 'auto' = the dataset's measured recipe for the --epsilon "
-                   "typed (fashion-mnist: fmnist-scatternet-eps1 up to 1.5, else "
-                   "fmnist-scatternet-eps3), unless --model, --norm, --pgd, --noise-augment, "
-                   "--augmult, --optimizer (...) choose another model or objective.")
+                   f"typed ({default_recipes_text()}), unless --model, --norm, --pgd, "
+                   "--noise-augment, --augmult, --optimizer (...) choose another model or "
+                   "objective.")
 @data_options(default_dataset="digits")
 @click.option("--model", "arch", type=click.Choice(ARCHITECTURES), default="cnn", show_default=True,
               help="cnn = Tramer-Boneh tanh CNN (28x28/32x32), mlp, resnet = GroupNorm ResNet, "

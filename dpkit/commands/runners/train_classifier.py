@@ -8,15 +8,13 @@ from typing import Any
 
 import click
 
-from dpkit.classifiers import (ClassifierConfig, ModelConfig, PGDConfig, TrainResult,
-                               classifier_recipe, default_recipe, flip_invariant,
-                               format_recipes,
-                               resume_classifier, train_classifier)
+from dpkit.classifiers import (CLASSIFIER_RECIPES, ClassifierConfig, ModelConfig, PGDConfig,
+                               TrainResult, classifier_recipe, default_recipe, flip_invariant,
+                               format_recipes, resume_classifier, train_classifier)
 from dpkit.commands.flags import to_cli
 from dpkit.commands.options import fmt_eps, parse_int_list, privacy_notes
 from dpkit.commands.runners import emit, privacy_config_from
 from dpkit.data import DataOptions
-from dpkit.classifiers.recipes import CLASSIFIER_RECIPES
 from dpkit.engine import INVALID_EPSILON, launched
 from dpkit.errors import DPKitError
 
@@ -62,10 +60,10 @@ def run(kw: dict[str, Any]) -> None:
         if kw["resume_dir"] is not None:
             result = resume_classifier(kw["resume_dir"], device=device, quiet=quiet)
         else:
-            auto = kw.get("recipe") == "auto" and chosen_recipe(kw)
+            auto = kw.get("recipe") == "auto"
             cfg, dataset, data = settings_from(kw)
-            if auto and world.is_main and not as_json:
-                click.echo(f"recipe: {auto} (the default for {dataset} at epsilon "
+            if auto and cfg.recipe is not None and world.is_main and not as_json:
+                click.echo(f"recipe: {cfg.recipe} (the default for {dataset} at epsilon "
                            f"{fmt_eps(cfg.privacy.target_epsilon)}; --recipe none: the "
                            f"command's plain defaults)", err=True)
             result = train_classifier(cfg, dataset=dataset, data=data, out=kw.pop("out"),
